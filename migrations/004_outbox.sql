@@ -1,0 +1,8 @@
+-- Events emitted by ctx.emit, written with the rows and checkpoint, deleted once JetStream acknowledged them.
+CREATE TABLE kappa_outbox (
+  seq INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (seq, idx)
+);

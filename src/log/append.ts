@@ -1,0 +1,123 @@
+import { randomUUID } from "node:crypto";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { InputError } from "../errors.js";
+import { PipelinedPublisher } from "./publisher.js";
+import { validateEventType } from "./subjects.js";
+import type { StreamSpec } from "./stream.js";
+
+/** An event ready to publish: its type, its JSON text and its idempotency key. */
+export interface OutgoingEvent {
+  type: string;
+  json: string;
+  id: string;
+}
+
+/** How to turn input lines into events. */
+export interface LineOptions {
+  /** The type of every line; without it each line is an envelope `{type, data, id?}`. */
+  type?: string;
+  /** Take the idempotency key from this field of the data (dots for nested fields). */
+  idField?: string;
+  /** Largest encoded event in bytes (the server's max_payload). */
+  maxBytes: number;
+}
+
+/** Parses and checks one input line; throws an InputError naming the line. */
+export function parseEventLine(line: string, lineNo: number, opts: LineOptions): OutgoingEvent {
+  const where = `line ${lineNo}`;
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (err) {
+    throw new InputError(`${where}: invalid JSON (${(err as Error).message})`, { hint: "each line must be one JSON object; fix the line and run again — nothing was published", code: "BAD_EVENT" });
+  }
+  if (!isObject(value)) throw new InputError(`${where}: not a JSON object`, { hint: "each line must be one JSON object; nothing was published", code: "BAD_EVENT" });
+  let type = opts.type;
+  let data: unknown = value;
+  let id: string | undefined;
+  if (type === undefined) {
+    if (typeof value.type !== "string" || !("data" in value)) {
+      throw new InputError(`${where}: expected an envelope {"type": ..., "data": {...}}`, { hint: "pass the event type as an argument (`kappa append order.placed --file x.ndjson`) or write envelopes; nothing was published", code: "BAD_EVENT" });
+    }
+    type = value.type;
+    data = value.data;
+    if (value.id !== undefined) id = String(value.id);
+  }
+  try {
+    validateEventType(type);
+  } catch (err) {
+    throw new InputError(`${where}: ${(err as InputError).message}`, { hint: (err as InputError).hint, code: "BAD_EVENT_TYPE" });
+  }
+  if (!isObject(data)) throw new InputError(`${where}: the event's data is not a JSON object`, { hint: "wrap values in an object, e.g. {\"value\": 3}; nothing was published", code: "BAD_EVENT" });
+  if (opts.idField) {
+    const v = pick(data, opts.idField);
+    if (v === undefined || v === null || v === "") throw new InputError(`${where}: field ${opts.idField} (for --id-field) is missing`, { hint: "every line needs that field, or drop --id-field", code: "BAD_EVENT" });
+    id = String(v);
+  }
+  const json = JSON.stringify(data);
+  if (Buffer.byteLength(json) > opts.maxBytes) {
+    throw new InputError(`${where}: event is ${Buffer.byteLength(json)} bytes, above the server's limit of ${opts.maxBytes}`, { hint: "split the event or store large payloads elsewhere and reference them; nothing was published", code: "EVENT_TOO_LARGE" });
+  }
+  return { type, json, id: id ?? randomUUID() };
+}
+
+/** Summary of an append: how many were stored, how many were duplicates, and the sequence range. */
+export interface AppendSummary {
+  count: number;
+  stored: number;
+  duplicates: number;
+  firstSeq: number | null;
+  lastSeq: number | null;
+  /** Every sequence, in input order, when there were few enough to list (≤ 10,000). */
+  seqs?: number[];
+}
+
+/** Publishes events in order with a bounded window of acks in flight; rejects on the first failure. */
+export async function appendEvents(nc: NatsConnection, spec: StreamSpec, events: Iterable<OutgoingEvent> | AsyncIterable<OutgoingEvent>, opts: { window?: number; onAck?: (n: number) => void } = {}): Promise<AppendSummary> {
+  const pub = new PipelinedPublisher(nc, { window: opts.window });
+  const enc = new TextEncoder();
+  const summary: AppendSummary = { count: 0, stored: 0, duplicates: 0, firstSeq: null, lastSeq: null, seqs: [] };
+  let failure: Error | undefined;
+  const record = (i: number, seq: number, dup: boolean) => {
+    if (summary.seqs) {
+      if (i < 10_000) summary.seqs[i] = seq;
+      else summary.seqs = undefined;
+    }
+    if (dup) summary.duplicates++;
+    else summary.stored++;
+    if (summary.firstSeq === null || seq < summary.firstSeq) summary.firstSeq = seq;
+    if (summary.lastSeq === null || seq > summary.lastSeq) summary.lastSeq = seq;
+    opts.onAck?.(summary.stored + summary.duplicates);
+  };
+  try {
+    for await (const ev of events) {
+      if (failure) break;
+      const i = summary.count++;
+      if (pub.inFlight >= (opts.window ?? 10_000)) await pub.waitForSpace();
+      pub.publishNow(`${spec.prefix}.${ev.type}`, enc.encode(ev.json), ev.id).then(
+        (r) => record(i, r.seq, r.duplicate),
+        (err: Error) => (failure ??= err),
+      );
+    }
+    await pub.drain();
+  } finally {
+    pub.close();
+  }
+  if (failure) throw failure;
+  if (summary.count > 10_000) summary.seqs = undefined;
+  return summary;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Reads a field by dotted path. */
+export function pick(obj: Record<string, unknown>, path: string): unknown {
+  let cur: unknown = obj;
+  for (const part of path.split(".")) {
+    if (!isObject(cur)) return undefined;
+    cur = cur[part];
+  }
+  return cur;
+}

@@ -1,0 +1,10 @@
+/** The log: JetStream connection, the append-only stream, appending and reading from an offset. */
+export * from "./connect.js";
+export * from "./stream.js";
+export * from "./offset.js";
+export * from "./subjects.js";
+export * from "./reader.js";
+export * from "./publisher.js";
+export * from "./append.js";
+export * from "./pending.js";
+export * from "./server.js";

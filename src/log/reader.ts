@@ -1,0 +1,172 @@
+import { DeliverPolicy, type JetStreamClient, type JsMsg, type ConsumerMessages } from "@nats-io/jetstream";
+import { KappaError, messageOf } from "../errors.js";
+import { wrapJsError } from "./stream.js";
+
+/** One event as read from the log, before its data is parsed. */
+export interface RawEvent {
+  seq: number;
+  type: string;
+  /** ISO time the log stored the event. */
+  time: string;
+  id: string;
+  data: Uint8Array;
+}
+
+/** A run of consecutive events; `pending` is how many matching events the log still held after the last one. */
+export interface LogBatch {
+  events: RawEvent[];
+  bytes: number;
+  lastSeq: number;
+  pending: number;
+}
+
+/** Caps on one batch: whichever is reached first closes it. */
+export interface BatchLimits {
+  maxEvents: number;
+  maxBytes: number;
+  /** A partially filled batch is handed over after this many ms. */
+  maxMs: number;
+}
+
+export const DEFAULT_LIMITS: BatchLimits = { maxEvents: 5000, maxBytes: 8 * 1024 * 1024, maxMs: 50 };
+
+/** What to read: where to start and which event types. */
+export interface ReadSpec {
+  stream: string;
+  prefix: string;
+  /** First sequence to deliver (≥ 1), or a time; omitted = everything. */
+  startSeq?: number;
+  startTime?: string;
+  /** One NATS subject filter over event types (JetStream 2.9 allows one per consumer). */
+  typeFilter?: string;
+  limits?: Partial<BatchLimits>;
+}
+
+/**
+ * Follows the log with an ordered consumer and hands over batches synchronously.
+ * The handler runs inside the client's callback, so while it works no more messages
+ * are pulled: memory is bounded by the pull window plus one batch.
+ */
+export class LogSubscription {
+  readonly #msgs: ConsumerMessages;
+  readonly #limits: BatchLimits;
+  readonly #prefixLen: number;
+  #events: RawEvent[] = [];
+  #bytes = 0;
+  #pending = 0;
+  #openedAt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #failure: Error | undefined;
+  readonly #done: Promise<Error | undefined>;
+  #stopped = false;
+
+  private constructor(msgs: ConsumerMessages, limits: BatchLimits, prefix: string, private readonly handler: (b: LogBatch) => void) {
+    this.#msgs = msgs;
+    this.#limits = limits;
+    this.#prefixLen = prefix.length + 1;
+    this.#done = msgs.closed().then(
+      (e) => this.#failure ?? (e instanceof Error ? e : undefined),
+      (e: unknown) => this.#failure ?? (e instanceof Error ? e : new Error(String(e))),
+    );
+  }
+
+  /** Opens an ordered consumer at the spec's start and calls `handler` for each batch. */
+  static async open(js: JetStreamClient, spec: ReadSpec, handler: (b: LogBatch) => void): Promise<LogSubscription> {
+    const limits = { ...DEFAULT_LIMITS, ...spec.limits };
+    let consumer;
+    try {
+      consumer = await js.consumers.get(spec.stream, {
+        filter_subjects: `${spec.prefix}.${spec.typeFilter ?? ">"}`,
+        ...startOptions(spec),
+      });
+    } catch (err) {
+      throw wrapJsError(err, spec.stream);
+    }
+    let sub: LogSubscription | undefined;
+    const pendingMsgs: JsMsg[] = [];
+    const msgs = await consumer.consume({
+      max_messages: Math.max(1000, Math.min(10_000, limits.maxEvents * 2)),
+      expires: 5000,
+      callback: (m) => {
+        if (sub) sub.#onMessage(m);
+        else pendingMsgs.push(m);
+      },
+    });
+    sub = new LogSubscription(msgs, limits, spec.prefix, handler);
+    for (const m of pendingMsgs) sub.#onMessage(m);
+    return sub;
+  }
+
+  /** Resolves when the subscription ends: undefined when stopped, the error when it failed. */
+  get closed(): Promise<Error | undefined> {
+    return this.#done;
+  }
+
+  /** Notifications from the client (reconnects, missed heartbeats, consumer recreated). */
+  status(): AsyncIterable<{ type: string }> {
+    return this.#msgs.status();
+  }
+
+  /** Stops reading; a batch being collected is handed over first. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#flush();
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#msgs.stop();
+    await this.#done;
+  }
+
+  #onMessage(m: JsMsg): void {
+    if (this.#stopped) return;
+    try {
+      const info = m.info;
+      if (this.#events.length === 0) this.#openedAt = Date.now();
+      this.#events.push({
+        seq: m.seq,
+        type: m.subject.slice(this.#prefixLen),
+        time: new Date(Math.floor(info.timestampNanos / 1e6)).toISOString(),
+        id: m.headers?.get("Nats-Msg-Id") ?? "",
+        data: m.data,
+      });
+      this.#bytes += m.data.length;
+      this.#pending = info.pending;
+      const l = this.#limits;
+      if (info.pending === 0 || this.#events.length >= l.maxEvents || this.#bytes >= l.maxBytes || Date.now() - this.#openedAt >= l.maxMs) {
+        this.#flush();
+      } else if (!this.#timer) {
+        this.#timer = setTimeout(() => this.#flush(), l.maxMs);
+      }
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#events.length === 0 || this.#stopped) return;
+    const events = this.#events;
+    const batch: LogBatch = { events, bytes: this.#bytes, lastSeq: events[events.length - 1]!.seq, pending: this.#pending };
+    this.#events = [];
+    this.#bytes = 0;
+    try {
+      this.handler(batch);
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  #fail(err: unknown): void {
+    this.#failure = err instanceof Error ? err : new KappaError("READ_FAILED", messageOf(err));
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#msgs.stop();
+  }
+}
+
+function startOptions(spec: ReadSpec): { deliver_policy: DeliverPolicy; opt_start_seq?: number; opt_start_time?: string } {
+  if (spec.startSeq !== undefined && spec.startSeq > 1) return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: spec.startSeq };
+  if (spec.startTime !== undefined) return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: spec.startTime };
+  return { deliver_policy: DeliverPolicy.All };
+}

@@ -1,0 +1,153 @@
+import type { Statement } from "better-sqlite3";
+import { messageOf } from "../errors.js";
+import { typeMatcher, typeMatches, type RawEvent } from "../log/index.js";
+import type { ViewWriter } from "../views/index.js";
+import type { Handler, KappaEvent, ProcessorContext, ProcessorDefinition } from "./define.js";
+import { seededRandom, type Random } from "./random.js";
+
+/** An event the processor could not apply: unreadable, or its handler threw. */
+export interface Poison {
+  event: RawEvent;
+  message: string;
+  cause: unknown;
+}
+
+/** SQLite errors that mean "try again later", never "this event is bad". */
+export function isTransientSqliteError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|NOMEM|PROTOCOL|CANTOPEN)/.test(code);
+}
+
+class PoisonSignal extends Error {
+  constructor(readonly index: number, readonly poison: Poison) {
+    super(poison.message);
+  }
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Applies batches of raw events to one view version: skips what the checkpoint already covers,
+ * runs the processor's handlers inside the batch transaction, and moves the checkpoint with the rows.
+ */
+export class BatchApplier {
+  readonly #writer: ViewWriter;
+  readonly #def: ProcessorDefinition;
+  readonly #matches: (type: string) => boolean;
+  readonly #handlers = new Map<string, Handler | null>();
+  readonly #ctx: ProcessorContext;
+  readonly #outbox: Statement;
+  readonly #deadLetter: Statement;
+  #current: KappaEvent | undefined;
+  #emitted = 0;
+  #rng: Random | undefined;
+  #rngSeq = -1;
+  /** Events applied through this applier. */
+  applied = 0;
+  /** Poison events recorded under onError: "skip". */
+  skipped = 0;
+
+  constructor(writer: ViewWriter, def: ProcessorDefinition, version: number) {
+    this.#writer = writer;
+    this.#def = def;
+    this.#matches = typeMatcher(def.subjects);
+    this.#outbox = writer.db.prepare("INSERT INTO kappa_outbox (seq, idx, type, data) VALUES (?, ?, ?, ?)");
+    this.#deadLetter = writer.db.prepare("INSERT OR REPLACE INTO kappa_dead_letters (seq, type, time, id, data, error) VALUES (?, ?, ?, ?, ?, ?)");
+    this.#ctx = {
+      db: writer.db,
+      processor: def.name,
+      version,
+      random: () => this.#random(),
+      emit: (type, data) => this.#emit(type, data),
+    };
+  }
+
+  /**
+   * Applies a batch. Returns the first poison event when the policy is "halt" (everything before it is
+   * committed); with "skip", poison events go to the dead-letter table and the batch goes on.
+   * Transient SQLite errors are thrown: nothing of the failed transaction is kept.
+   */
+  apply(events: RawEvent[]): Poison | null {
+    let start = 0;
+    while (start < events.length) {
+      const cp = this.#writer.checkpoint;
+      while (start < events.length && events[start]!.seq <= cp) start++; // redelivered
+      if (start >= events.length) return null;
+      try {
+        this.#commitRange(events, start, events.length);
+        return null;
+      } catch (err) {
+        if (!(err instanceof PoisonSignal)) throw err;
+        const k = err.index;
+        if (k > start) this.#commitRange(events, start, k); // deterministic: these applied cleanly a moment ago
+        if (this.#def.onError !== "skip") return err.poison;
+        const ev = events[k]!;
+        this.#writer.commit(ev.seq, 0, () => {
+          this.#deadLetter.run(ev.seq, ev.type, ev.time, ev.id, Buffer.from(ev.data), err.poison.message);
+        });
+        this.skipped++;
+        start = k + 1;
+      }
+    }
+    return null;
+  }
+
+  #commitRange(events: RawEvent[], from: number, to: number): void {
+    let n = 0;
+    this.#writer.commit(events[to - 1]!.seq, 0, () => {
+      for (let i = from; i < to; i++) {
+        const raw = events[i]!;
+        if (!this.#matches(raw.type)) continue;
+        const handler = this.#handlerFor(raw.type);
+        if (!handler) continue;
+        let data: unknown;
+        try {
+          data = JSON.parse(decoder.decode(raw.data));
+        } catch (e) {
+          throw new PoisonSignal(i, { event: raw, message: `event ${raw.seq} (${raw.type}) is not valid JSON — another client may have published it: ${messageOf(e)}`, cause: e });
+        }
+        const ev: KappaEvent = { seq: raw.seq, type: raw.type, time: raw.time, id: raw.id, data };
+        this.#current = ev;
+        this.#emitted = 0;
+        try {
+          handler(ev, this.#ctx);
+        } catch (e) {
+          if (isTransientSqliteError(e)) throw e;
+          throw new PoisonSignal(i, { event: raw, message: `${this.#def.name} threw on event ${raw.seq} (${raw.type}): ${messageOf(e)}`, cause: e });
+        }
+        n++;
+      }
+    });
+    this.applied += n;
+    this.#current = undefined;
+  }
+
+  #handlerFor(type: string): Handler | null {
+    let h = this.#handlers.get(type);
+    if (h === undefined) {
+      if (this.#def.apply) h = this.#def.apply;
+      else {
+        const on = this.#def.on ?? {};
+        h = on[type] ?? Object.entries(on).find(([pattern]) => typeMatches(pattern, type))?.[1] ?? null;
+      }
+      this.#handlers.set(type, h);
+    }
+    return h;
+  }
+
+  #random(): number {
+    const ev = this.#current;
+    if (!ev) throw new Error("ctx.random() is only available while applying an event");
+    if (!this.#rng || this.#rngSeq !== ev.seq) {
+      this.#rng = seededRandom(`${this.#def.name}/${ev.seq}`);
+      this.#rngSeq = ev.seq;
+    }
+    return this.#rng();
+  }
+
+  #emit(type: string, data: unknown): void {
+    const ev = this.#current;
+    if (!ev) throw new Error("ctx.emit() is only available while applying an event");
+    this.#outbox.run(ev.seq, this.#emitted++, type, JSON.stringify(data ?? null));
+  }
+}

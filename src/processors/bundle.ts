@@ -1,0 +1,45 @@
+import { existsSync } from "node:fs";
+import { resolve, extname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { InputError } from "../errors.js";
+
+const KAPPA_ENTRY = fileURLToPath(new URL("../index.ts", import.meta.url));
+
+/** Processor code ready to store: a single ESM bundle, or a SQL processor's text. */
+export interface Bundle {
+  kind: "js" | "sql";
+  text: string;
+}
+
+/** Bundles a processor module (TypeScript or JavaScript) into one ESM file; `.sql` files are taken as they are. */
+export async function bundleProcessor(modulePath: string): Promise<Bundle> {
+  const path = resolve(modulePath);
+  if (!existsSync(path)) throw new InputError(`processor module ${modulePath} not found`, { hint: "pass the path of a .ts, .js or .sql file" });
+  if (extname(path) === ".sql") {
+    const { readFileSync } = await import("node:fs");
+    return { kind: "sql", text: readFileSync(path, "utf8") };
+  }
+  try {
+    const out = await build({
+      entryPoints: [path],
+      bundle: true,
+      format: "esm",
+      platform: "node",
+      target: "node20",
+      write: false,
+      logLevel: "silent",
+      legalComments: "none",
+      alias: { kappa: KAPPA_ENTRY },
+      external: ["better-sqlite3"],
+    });
+    const file = out.outputFiles[0];
+    if (!file) throw new Error("esbuild produced no output");
+    return { kind: "js", text: file.text };
+  } catch (err) {
+    const e = err as { errors?: { text: string; location?: { file: string; line: number } }[]; message?: string };
+    const first = e.errors?.[0];
+    const where = first?.location ? `${first.location.file}:${first.location.line}: ` : "";
+    throw new InputError(`cannot bundle ${modulePath}: ${where}${first?.text ?? e.message}`, { hint: "fix the module so it compiles, then deploy again", cause: err });
+  }
+}

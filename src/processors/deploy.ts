@@ -1,0 +1,91 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { InputError, KappaError } from "../errors.js";
+import { ensureStream, logInfo, parseOffset, formatOffset, type StreamSpec } from "../log/index.js";
+import { Catalog, registerVersion, type Registered, type NewVersion } from "../views/index.js";
+import { bundleProcessor } from "./bundle.js";
+import { CodeStore, hashCode } from "./codeStore.js";
+import { loadProcessor } from "./load.js";
+import { subjectsOf } from "./validate.js";
+import { derivedStreamName, ensureDerivedStream } from "./derived.js";
+import type { ProcessorDefinition } from "./define.js";
+
+/** The outcome of a deploy or replay. */
+export interface DeployResult extends Registered {
+  processor: string;
+}
+
+/** Resolves an offset to where a new version starts reading: `end` becomes the sequence after the current last one. */
+async function resolveStart(nc: NatsConnection, stream: string, from: string): Promise<Pick<NewVersion, "from" | "startSeq" | "startTime">> {
+  const o = parseOffset(from);
+  switch (o.kind) {
+    case "start":
+      return { from: "start", startSeq: 1 };
+    case "seq":
+      return { from: formatOffset(o), startSeq: o.seq };
+    case "time":
+      return { from: formatOffset(o), startTime: o.time };
+    case "end": {
+      const info = await logInfo(await jetstreamManager(nc), stream);
+      return { from: "end", startSeq: info.lastSeq + 1 };
+    }
+  }
+}
+
+/** For a pipeline stage: the upstream's live version, pinned at deploy time. */
+async function resolveSource(catalog: Catalog, def: ProcessorDefinition): Promise<{ processor: string; version: number } | undefined> {
+  if (!def.source) return undefined;
+  if (def.source === def.name) throw new InputError(`${def.name} cannot read its own output`, { hint: "set `source` to another processor" });
+  const up = await catalog.get(def.source);
+  if (!up || up.record.live === null) {
+    throw new KappaError("SOURCE_NOT_LIVE", `${def.name} reads ${def.source}, which has no live version`, { hint: `deploy ${def.source} first and wait until it is live (\`kappa deploy ... --wait\`)` });
+  }
+  return { processor: def.source, version: up.record.live };
+}
+
+/** `kappa deploy`: bundles the module, stores its code by hash, and registers a new view version. */
+export async function deployModule(nc: NatsConnection, spec: StreamSpec, modulePath: string, opts: { from?: string; promote?: boolean } = {}): Promise<DeployResult> {
+  const bundle = await bundleProcessor(modulePath);
+  const def = await loadProcessor({ hash: hashCode(bundle.text), kind: bundle.kind, text: bundle.text });
+  await ensureStream(nc, spec);
+  const catalog = await Catalog.open(nc, spec.stream);
+  const code = await CodeStore.open(nc, spec.stream);
+  const codeHash = await code.put(bundle.kind, bundle.text);
+  const source = await resolveSource(catalog, def);
+  if (source) await ensureDerivedStream(nc, spec.stream);
+  const start = await resolveStart(nc, source ? derivedStreamName(spec.stream) : spec.stream, opts.from ?? "start");
+  const reg = await registerVersion(catalog, def.name, {
+    codeHash,
+    codeKind: bundle.kind,
+    ...start,
+    subjects: subjectsOf(def),
+    promote: opts.promote,
+    ...(source ? { source } : {}),
+    ...(def.queries ? { queries: def.queries } : {}),
+  }, "deploy");
+  return { processor: def.name, ...reg };
+}
+
+/** `kappa replay`: a new version running the live version's code (or another version's) from an offset. */
+export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, processor: string, opts: { from: string; codeOf?: number; promote?: boolean }): Promise<DeployResult> {
+  const catalog = await Catalog.open(nc, spec.stream);
+  const rec = await catalog.require(processor);
+  const base = opts.codeOf ?? rec.live ?? Math.max(...Object.keys(rec.versions).map(Number));
+  const basis = rec.versions[String(base)];
+  if (!basis) throw new InputError(`${processor} has no version ${base}`, { hint: `see \`kappa status ${processor}\`` });
+  const code = await CodeStore.open(nc, spec.stream);
+  const def = await loadProcessor(await code.get(basis.codeHash, basis.codeKind));
+  const source = await resolveSource(catalog, def);
+  const start = await resolveStart(nc, source ? derivedStreamName(spec.stream) : spec.stream, opts.from);
+  const reg = await registerVersion(catalog, processor, {
+    codeHash: basis.codeHash,
+    codeKind: basis.codeKind,
+    ...start,
+    subjects: basis.subjects,
+    promote: opts.promote,
+    replayOf: base,
+    ...(source ? { source } : {}),
+    ...(basis.queries ? { queries: basis.queries } : {}),
+  }, "replay");
+  return { processor, ...reg };
+}

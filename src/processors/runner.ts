@@ -1,0 +1,195 @@
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { messageOf } from "../errors.js";
+import { LogSubscription, nextMatchingSeq, type BatchLimits, type LogBatch } from "../log/index.js";
+import { ViewWriter, type VersionRecord, type VersionFailure, type DataDir } from "../views/index.js";
+import type { ProcessorDefinition } from "./define.js";
+import { BatchApplier, isTransientSqliteError } from "./apply.js";
+import { OutboxPublisher } from "./outbox.js";
+
+/** Where a version reads from: the main log, or an upstream version's output (pipelines). */
+export interface InputSpec {
+  stream: string;
+  prefix: string;
+}
+
+/** What a runner needs from its surroundings. */
+export interface RunnerDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  dataDir: DataDir;
+  input: InputSpec;
+  /** Where ctx.emit output goes (stream and subject prefix); emits stay in the outbox when absent. */
+  output?: InputSpec;
+  limits?: Partial<BatchLimits>;
+  /** Called once, the first time the version has applied everything in the log. */
+  onCaughtUp: () => void;
+  /** Called when the version cannot go on (a poison event under "halt", a failed migration). */
+  onFailed: (f: VersionFailure) => void;
+  /** Transient trouble (NATS, SQLite busy): reported, then retried. */
+  onTrouble: (message: string) => void;
+}
+
+/** Keeps one view version current: resumes from its checkpoint, applies batches, detects catch-up, restarts after transient failures. */
+export class VersionRunner {
+  readonly name: string;
+  readonly version: number;
+  #writer: ViewWriter | undefined;
+  #applier: BatchApplier | undefined;
+  #sub: LogSubscription | undefined;
+  #outbox: OutboxPublisher | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #failed = false;
+  #lastBatchAt = 0;
+  #idleCheckRunning = false;
+  #restarts = 0;
+  /** Matching events known to be still unread (0 once caught up). */
+  pending = 0;
+  caughtUp = false;
+  lastTrouble: string | undefined;
+
+  constructor(readonly record: VersionRecord, readonly def: ProcessorDefinition, private readonly deps: RunnerDeps) {
+    this.name = def.name;
+    this.version = record.version;
+  }
+
+  /** Last applied sequence. */
+  get checkpoint(): number {
+    return this.#writer?.checkpoint ?? 0;
+  }
+
+  /** Events applied since this runner started. */
+  get applied(): number {
+    return this.#applier?.applied ?? 0;
+  }
+
+  get skipped(): number {
+    return this.#applier?.skipped ?? 0;
+  }
+
+  get outboxPending(): number {
+    return this.#outbox?.pending ?? 0;
+  }
+
+  get walBytes(): number {
+    return this.#writer?.walBytes() ?? 0;
+  }
+
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  /** Opens the view file (running migrations) and starts following the log. */
+  async start(): Promise<void> {
+    try {
+      this.#writer = ViewWriter.open(this.deps.dataDir.viewFile(this.name, this.version), { processor: this.name, version: this.version, codeHash: this.record.codeHash }, this.def.schema);
+    } catch (err) {
+      if (isTransientSqliteError(err) || (err as { code?: string }).code === "VIEW_OPEN_FAILED") return this.#retryLater(err);
+      return this.#fail({ message: messageOf(err), at: new Date().toISOString() });
+    }
+    this.#applier = new BatchApplier(this.#writer, this.def, this.version);
+    if (this.deps.output) {
+      this.#outbox = new OutboxPublisher(this.#writer.db, this.deps.nc, this.deps.output, `${this.name}:${this.version}`, this.deps.onTrouble);
+      this.#outbox.kick();
+    }
+    await this.#subscribe();
+    this.#idleTimer = setInterval(() => void this.#idleCheck(), 250);
+  }
+
+  async #subscribe(): Promise<void> {
+    if (this.#stopped || this.#failed) return;
+    const cp = this.#writer!.checkpoint;
+    const filter = this.def.subjects?.length === 1 ? this.def.subjects[0] : undefined;
+    const fromTime = cp === 0 && this.record.startTime ? this.record.startTime : undefined;
+    const startSeq = fromTime ? undefined : Math.max(cp + 1, this.record.startSeq ?? 1);
+    try {
+      this.#sub = await LogSubscription.open(this.deps.js, {
+        stream: this.deps.input.stream,
+        prefix: this.deps.input.prefix,
+        ...(startSeq !== undefined ? { startSeq } : {}),
+        ...(fromTime ? { startTime: fromTime } : {}),
+        ...(filter ? { typeFilter: filter } : {}),
+        limits: this.deps.limits,
+      }, (b) => this.#onBatch(b));
+    } catch (err) {
+      return this.#retryLater(err);
+    }
+    const sub = this.#sub;
+    void sub.closed.then((err) => {
+      if (err && !this.#stopped && !this.#failed) void this.#retryLater(err);
+    });
+  }
+
+  #onBatch(batch: LogBatch): void {
+    this.#lastBatchAt = Date.now();
+    const poison = this.#applier!.apply(batch.events);
+    if (poison) {
+      this.#fail({ message: poison.message, seq: poison.event.seq, type: poison.event.type, at: new Date().toISOString() });
+      throw new Error("halted");
+    }
+    this.#restarts = 0;
+    this.pending = batch.pending;
+    if (batch.pending === 0) this.#markCaughtUp();
+    this.#outbox?.kick();
+  }
+
+  #markCaughtUp(): void {
+    if (this.caughtUp) return;
+    this.caughtUp = true;
+    this.deps.onCaughtUp();
+  }
+
+  /** With nothing arriving, ask the log whether anything matching is left after the checkpoint. */
+  async #idleCheck(): Promise<void> {
+    if (this.#idleCheckRunning || this.#stopped || this.#failed || !this.#writer) return;
+    if (Date.now() - this.#lastBatchAt < 200) return;
+    this.#idleCheckRunning = true;
+    try {
+      const before = this.#writer.checkpoint;
+      const head = (await this.deps.jsm.streams.info(this.deps.input.stream)).state.last_seq;
+      const next = await nextMatchingSeq(this.deps.jsm, this.deps.input.stream, this.deps.input.prefix, this.def.subjects?.length === 1 ? this.def.subjects[0] : undefined, before);
+      if (next !== null) return;
+      this.pending = 0;
+      // Nothing matching in (before, head]: the checkpoint may cover it, so read-your-writes works for filtered views.
+      if (!this.#stopped && this.#writer.checkpoint === before && head > before && Date.now() - this.#lastBatchAt >= 200) {
+        this.#writer.commit(head, 0, () => {});
+      }
+      this.#markCaughtUp();
+    } catch (err) {
+      this.lastTrouble = messageOf(err);
+    } finally {
+      this.#idleCheckRunning = false;
+    }
+  }
+
+  async #retryLater(err: unknown): Promise<void> {
+    if (this.#stopped || this.#failed) return;
+    const msg = `${this.name} v${this.version}: ${messageOf(err)} — retrying`;
+    this.lastTrouble = msg;
+    this.deps.onTrouble(msg);
+    const delay = Math.min(5000, 100 * 2 ** Math.min(this.#restarts++, 6));
+    await new Promise((r) => setTimeout(r, delay));
+    if (this.#stopped || this.#failed) return;
+    if (!this.#writer) return this.start();
+    await this.#subscribe();
+  }
+
+  #fail(f: VersionFailure): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    clearInterval(this.#idleTimer);
+    void this.#sub?.stop();
+    this.deps.onFailed(f);
+  }
+
+  /** Stops reading and closes the view file. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#idleTimer);
+    await this.#sub?.stop().catch(() => {});
+    await this.#outbox?.stop();
+    this.#writer?.close();
+  }
+}

@@ -1,0 +1,65 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { Catalog, VersionStats } from "../views/index.js";
+import type { VersionRunner } from "./runner.js";
+
+/** Publishes each running version's checkpoint, lag and rate to the catalog twice a second. */
+export class StatsReporter {
+  readonly #timer: NodeJS.Timeout;
+  readonly #last = new Map<string, { applied: number; at: number; eps: number }>();
+  #busy: Promise<void> | undefined;
+
+  constructor(private readonly catalog: Catalog, private readonly jsm: JetStreamManager, private readonly stream: string, private readonly runners: Map<string, VersionRunner>, private readonly log: (m: string) => void) {
+    this.#timer = setInterval(() => {
+      if (!this.#busy) this.#busy = this.#report().finally(() => (this.#busy = undefined));
+    }, 500);
+  }
+
+  /** The current figures of one runner (events/s smoothed over the last seconds). */
+  figures(key: string, r: VersionRunner, logHead: number): VersionStats {
+    const now = Date.now();
+    const prev = this.#last.get(key);
+    let eps = 0;
+    if (prev) {
+      const dt = (now - prev.at) / 1000;
+      const inst = dt > 0 ? (r.applied - prev.applied) / dt : 0;
+      eps = prev.eps === 0 ? inst : prev.eps * 0.5 + inst * 0.5;
+    }
+    this.#last.set(key, { applied: r.applied, at: now, eps });
+    return {
+      checkpoint: r.checkpoint,
+      applied: r.applied,
+      pending: r.caughtUp && r.pending === 0 ? 0 : Math.max(r.pending, r.caughtUp ? 0 : logHead - r.checkpoint),
+      logHead,
+      eventsPerSec: Math.round(eps),
+      caughtUp: r.caughtUp,
+      at: new Date(now).toISOString(),
+      walBytes: r.walBytes,
+      deadLetters: r.skipped,
+      outbox: r.outboxPending,
+    };
+  }
+
+  async #report(): Promise<void> {
+    if (this.runners.size === 0) return;
+    let head = 0;
+    try {
+      head = (await this.jsm.streams.info(this.stream)).state.last_seq;
+    } catch {
+      return; // NATS unreachable: nothing to report to either
+    }
+    for (const [key, r] of this.runners) {
+      const [name, version] = key.split("/");
+      try {
+        await this.catalog.putStats(name!, Number(version), this.figures(key, r, head));
+      } catch (err) {
+        this.log(`stats for ${key} not written: ${(err as Error).message}`);
+        return;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#busy;
+  }
+}

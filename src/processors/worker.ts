@@ -1,0 +1,171 @@
+import { existsSync, rmSync } from "node:fs";
+import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { messageOf } from "../errors.js";
+import { ensureStream, type BatchLimits, type StreamSpec } from "../log/index.js";
+import { Catalog, DataDir, hasReaders, markCaughtUp, markFailed, updateCatalogCache, type ProcessorRecord, type VersionRecord } from "../views/index.js";
+import { CodeStore } from "./codeStore.js";
+import { loadProcessor } from "./load.js";
+import { VersionRunner, type InputSpec } from "./runner.js";
+import { derivedStreamName, ensureDerivedStream, outputPrefix } from "./derived.js";
+import { acquireWorkerLock } from "./workerLock.js";
+import { StatsReporter } from "./stats.js";
+
+/** How a worker runs. */
+export interface WorkerOptions {
+  nc: NatsConnection;
+  spec: StreamSpec;
+  dataDir: DataDir;
+  limits?: Partial<BatchLimits>;
+  /** One line per notable thing (deploys seen, catch-ups, failures, retries). */
+  log?: (line: string) => void;
+}
+
+const ACTIVE = new Set(["building", "caught-up", "live"]);
+
+/** `kappa run`: watches the catalog and keeps every non-retired version of every processor current, each from its own checkpoint. */
+export class Worker {
+  readonly runners = new Map<string, VersionRunner>();
+  readonly #records = new Map<string, ProcessorRecord>();
+  #queue: Promise<void> = Promise.resolve();
+  #stopWatch: (() => void) | undefined;
+  #cleanup: NodeJS.Timeout | undefined;
+  #stats: StatsReporter | undefined;
+  #closed = false;
+
+  private constructor(
+    private readonly opts: WorkerOptions,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    readonly catalog: Catalog,
+    private readonly code: CodeStore,
+    private readonly releaseLock: () => void,
+  ) {}
+
+  /** Starts a worker: takes the data dir's lock, ensures the streams, and follows the catalog. */
+  static async start(opts: WorkerOptions): Promise<Worker> {
+    const release = acquireWorkerLock(opts.dataDir.workerLock);
+    try {
+      const jsm = await ensureStream(opts.nc, opts.spec);
+      await ensureDerivedStream(opts.nc, opts.spec.stream);
+      const catalog = await Catalog.open(opts.nc, opts.spec.stream);
+      const code = await CodeStore.open(opts.nc, opts.spec.stream, opts.dataDir);
+      const w = new Worker(opts, jetstream(opts.nc), jsm, catalog, code, release);
+      await w.#begin();
+      return w;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  async #begin(): Promise<void> {
+    const first = await this.catalog.list();
+    for (const r of first) this.#enqueue(r);
+    await this.#queue;
+    const watch = await this.catalog.watch((r) => this.#enqueue(r));
+    this.#stopWatch = watch.stop;
+    this.#cleanup = setInterval(() => this.#deleteRetired(), 1000);
+    this.#stats = new StatsReporter(this.catalog, this.jsm, this.opts.spec.stream, this.runners, (m) => this.#log(m));
+  }
+
+  #log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  #enqueue(record: ProcessorRecord): void {
+    this.#queue = this.#queue.then(() => this.#reconcile(record)).catch((err) => this.#log(`worker: ${messageOf(err)}`));
+  }
+
+  /** Brings running versions in line with one processor's record. */
+  async #reconcile(record: ProcessorRecord): Promise<void> {
+    if (this.#closed) return;
+    this.#records.set(record.name, record);
+    try {
+      updateCatalogCache(this.opts.dataDir.catalogCache, record);
+    } catch (err) {
+      this.#log(`cannot write the catalog copy: ${messageOf(err)}`);
+    }
+    for (const v of Object.values(record.versions)) {
+      const key = `${record.name}/${v.version}`;
+      const runner = this.runners.get(key);
+      if (ACTIVE.has(v.state) && !v.error) {
+        if (!runner) await this.#startRunner(record.name, v);
+      } else if (runner && (v.state === "retired" || v.state === "failed")) {
+        this.runners.delete(key);
+        await runner.stop();
+        this.#log(`${key}: stopped (${v.state})`);
+      }
+    }
+  }
+
+  async #startRunner(name: string, v: VersionRecord): Promise<void> {
+    const key = `${name}/${v.version}`;
+    let def;
+    try {
+      def = await loadProcessor(await this.code.get(v.codeHash, v.codeKind), this.opts.dataDir.root + "/code");
+    } catch (err) {
+      this.#log(`${key}: cannot load code: ${messageOf(err)}`);
+      await markFailed(this.catalog, name, v.version, { message: `cannot load code: ${messageOf(err)}`, at: new Date().toISOString() }).catch(() => {});
+      return;
+    }
+    const derived = derivedStreamName(this.opts.spec.stream);
+    const input: InputSpec = v.source ? { stream: derived, prefix: outputPrefix(v.source.processor, v.source.version) } : this.opts.spec;
+    const runner = new VersionRunner(v, def, {
+      nc: this.opts.nc,
+      js: this.js,
+      jsm: this.jsm,
+      dataDir: this.opts.dataDir,
+      input,
+      output: { stream: derived, prefix: outputPrefix(name, v.version) },
+      limits: this.opts.limits,
+      onCaughtUp: () => {
+        this.#log(`${key}: caught up at ${runner.checkpoint}`);
+        markCaughtUp(this.catalog, name, v.version).catch((err) => this.#log(`${key}: cannot record catch-up: ${messageOf(err)}`));
+      },
+      onFailed: (f) => {
+        this.#log(`${key}: FAILED ${f.seq ? `at event ${f.seq} (${f.type}) ` : ""}— ${f.message}`);
+        markFailed(this.catalog, name, v.version, f).catch((err) => this.#log(`${key}: cannot record failure: ${messageOf(err)}`));
+      },
+      onTrouble: (m) => this.#log(m),
+    });
+    this.runners.set(key, runner);
+    this.#log(`${key}: running from checkpoint (${v.state})`);
+    await runner.start();
+  }
+
+  /** Deletes files of retired versions once no query holds them. */
+  #deleteRetired(): void {
+    for (const rec of this.#records.values()) {
+      for (const v of Object.values(rec.versions)) {
+        if (v.state !== "retired" || this.runners.has(`${rec.name}/${v.version}`)) continue;
+        const file = this.opts.dataDir.viewFile(rec.name, v.version);
+        if (!existsSync(file) || hasReaders(this.opts.dataDir.viewsOf(rec.name), v.version)) continue;
+        for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+        this.#log(`${rec.name}/${v.version}: retired, file deleted`);
+      }
+    }
+  }
+
+  /** Waits until every queued catalog change has been applied (for tests and `dev`). */
+  async settled(): Promise<void> {
+    await this.#queue;
+  }
+
+  /** Stops every runner, the watch and the stats, and releases the lock. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopWatch?.();
+    clearInterval(this.#cleanup);
+    await this.#queue.catch(() => {});
+    await this.#stats?.close();
+    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    this.runners.clear();
+    this.releaseLock();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

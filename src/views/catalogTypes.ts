@@ -1,0 +1,73 @@
+/** Lifecycle of a view version. */
+export type VersionState = "building" | "caught-up" | "live" | "retired" | "failed";
+
+/** Why a version failed: the event and the error. */
+export interface VersionFailure {
+  message: string;
+  seq?: number;
+  type?: string;
+  at: string;
+}
+
+/** One deployment of a processor, as the catalog records it. */
+export interface VersionRecord {
+  version: number;
+  codeHash: string;
+  codeKind: "js" | "sql";
+  /** The offset as given (`start`, `end`, a sequence or a time). */
+  from: string;
+  /** Resolved first sequence to read, when the offset was not a time. */
+  startSeq?: number;
+  startTime?: string;
+  /** Event-type filters the processor declared. */
+  subjects: string[];
+  state: VersionState;
+  error?: VersionFailure;
+  createdAt: string;
+  caughtUpAt?: string;
+  /** Promote as soon as it has caught up (`--promote`). */
+  promoteWhenCaughtUp?: boolean;
+  /** For a pipeline stage: the upstream processor version whose output this version reads. */
+  source?: { processor: string; version: number };
+  /** Named read-only queries the code declares. */
+  queries?: Record<string, string>;
+  /** For `kappa replay`: the version whose code this one runs. */
+  replayOf?: number;
+}
+
+/** A change to a processor, for `kappa history`. */
+export interface HistoryEntry {
+  at: string;
+  action: "deploy" | "replay" | "caught-up" | "promote" | "rollback" | "retire" | "fail";
+  version: number;
+  /** For promote and rollback: the version that was live before. */
+  previous?: number | null;
+  detail?: string;
+}
+
+/** Everything the catalog knows about one processor. */
+export interface ProcessorRecord {
+  name: string;
+  live: number | null;
+  /** Earlier live versions, most recent last, for rollback. */
+  previousLive: number[];
+  nextVersion: number;
+  versions: Record<string, VersionRecord>;
+  history: HistoryEntry[];
+}
+
+/** What a worker reports about a version it runs (written often, separate from the record). */
+export interface VersionStats {
+  checkpoint: number;
+  /** Events applied since the version started. */
+  applied: number;
+  /** Matching events still to read (0 = caught up at `at`). */
+  pending: number;
+  logHead: number;
+  eventsPerSec: number;
+  caughtUp: boolean;
+  at: string;
+  walBytes?: number;
+  deadLetters?: number;
+  outbox?: number;
+}

@@ -1,0 +1,154 @@
+import { InputError, KappaError } from "../errors.js";
+import { Catalog, CatalogConflictError, addHistory, newProcessorRecord, versionOf, type ProcessorRecord, type VersionRecord, type VersionFailure } from "./catalog.js";
+
+/** What a new version runs and where it starts. */
+export interface NewVersion {
+  codeHash: string;
+  codeKind: "js" | "sql";
+  from: string;
+  startSeq?: number;
+  startTime?: string;
+  subjects: string[];
+  promote?: boolean;
+  replayOf?: number;
+  source?: { processor: string; version: number };
+  queries?: Record<string, string>;
+}
+
+/** Result of registering: the new version, or the existing one that already runs this code from this offset. */
+export interface Registered {
+  record: ProcessorRecord;
+  version: VersionRecord;
+  unchanged: boolean;
+}
+
+const ACTIVE = new Set(["building", "caught-up", "live"]);
+
+/** Registers a new version (deploy or replay). A deploy of code already running from the same offset changes nothing. */
+export async function registerVersion(catalog: Catalog, name: string, nv: NewVersion, action: "deploy" | "replay"): Promise<Registered> {
+  let unchanged: VersionRecord | undefined;
+  let created: VersionRecord | undefined;
+  const record = await catalog.mutate(name, (cur) => {
+    const rec = cur ?? newProcessorRecord(name);
+    unchanged = action === "deploy"
+      ? Object.values(rec.versions).find((v) => ACTIVE.has(v.state) && v.codeHash === nv.codeHash && v.from === nv.from && sameSource(v.source, nv.source))
+      : undefined;
+    if (unchanged) return rec;
+    const version = rec.nextVersion++;
+    created = {
+      version,
+      codeHash: nv.codeHash,
+      codeKind: nv.codeKind,
+      from: nv.from,
+      ...(nv.startSeq !== undefined ? { startSeq: nv.startSeq } : {}),
+      ...(nv.startTime !== undefined ? { startTime: nv.startTime } : {}),
+      subjects: nv.subjects,
+      state: "building",
+      createdAt: new Date().toISOString(),
+      ...(nv.promote ? { promoteWhenCaughtUp: true } : {}),
+      ...(nv.replayOf !== undefined ? { replayOf: nv.replayOf } : {}),
+      ...(nv.source ? { source: nv.source } : {}),
+      ...(nv.queries ? { queries: nv.queries } : {}),
+    };
+    rec.versions[String(version)] = created;
+    addHistory(rec, { action, version, detail: `code ${nv.codeHash.slice(0, 12)} from ${nv.from}` });
+    return rec;
+  });
+  if (unchanged) return { record, version: unchanged, unchanged: true };
+  return { record, version: created!, unchanged: false };
+}
+
+function sameSource(a?: { processor: string; version: number }, b?: { processor: string; version: number }): boolean {
+  return a?.processor === b?.processor && a?.version === b?.version;
+}
+
+/** Makes `version` live. Refuses when the live pointer changed since `expectedLive` was read (two promotions racing: one wins). */
+export async function promote(catalog: Catalog, name: string, version: number, opts: { expectedLive?: number | null; action?: "promote" | "rollback" } = {}): Promise<ProcessorRecord> {
+  return catalog.mutate(name, (cur) => {
+    if (!cur) throw new InputError(`processor ${name} is not deployed`, { hint: "deploy it first with `kappa deploy <module>`" });
+    if (opts.expectedLive !== undefined && cur.live !== opts.expectedLive) {
+      throw new CatalogConflictError(`the live version of ${name} changed to ${cur.live ?? "none"} while promoting ${version}`, "check `kappa status` and promote again if still wanted");
+    }
+    const v = versionOf(cur, version);
+    if (v.state === "live") throw new InputError(`${name} v${version} is already live`, { code: "ALREADY_LIVE" });
+    if (v.state === "retired" || v.state === "failed") {
+      throw new InputError(`${name} v${version} is ${v.state} and cannot be made live`, { hint: "replay a new version with `kappa replay`" });
+    }
+    applyPromotion(cur, version, opts.action ?? "promote");
+    return cur;
+  });
+}
+
+/** Moves the live pointer inside a record (already checked). */
+function applyPromotion(rec: ProcessorRecord, version: number, action: "promote" | "rollback"): void {
+  const previous = rec.live;
+  if (previous !== null) {
+    const old = rec.versions[String(previous)];
+    if (old && old.state === "live") old.state = "caught-up";
+    if (action === "promote") rec.previousLive.push(previous);
+  }
+  const v = versionOf(rec, version);
+  v.state = "live";
+  delete v.promoteWhenCaughtUp;
+  rec.live = version;
+  addHistory(rec, { action, version, previous });
+}
+
+/** Makes the previous live version live again (it kept following the log). */
+export async function rollback(catalog: Catalog, name: string): Promise<ProcessorRecord> {
+  return catalog.mutate(name, (cur) => {
+    if (!cur) throw new InputError(`processor ${name} is not deployed`);
+    while (cur.previousLive.length > 0) {
+      const prev = cur.previousLive.pop()!;
+      const v = cur.versions[String(prev)];
+      if (v && (v.state === "caught-up" || v.state === "building")) {
+        applyPromotion(cur, prev, "rollback");
+        return cur;
+      }
+    }
+    throw new InputError(`${name} has no earlier live version to roll back to`, { hint: "the earlier versions were retired or failed; promote one explicitly with `kappa promote`", code: "NO_ROLLBACK" });
+  });
+}
+
+/** Retires a version that is not live; the worker stops it and deletes its file once no reader holds it. */
+export async function retire(catalog: Catalog, name: string, version: number): Promise<ProcessorRecord> {
+  return catalog.mutate(name, (cur) => {
+    if (!cur) throw new InputError(`processor ${name} is not deployed`);
+    const v = versionOf(cur, version);
+    if (cur.live === version) {
+      throw new InputError(`${name} v${version} is live and cannot be retired`, { hint: "promote another version (or `kappa rollback`) first", code: "RETIRE_LIVE" });
+    }
+    if (v.state === "retired") return cur;
+    v.state = "retired";
+    cur.previousLive = cur.previousLive.filter((p) => p !== version);
+    addHistory(cur, { action: "retire", version });
+    return cur;
+  });
+}
+
+/** Records that a version has caught up; the first version of a processor, or one deployed with --promote, goes live. */
+export async function markCaughtUp(catalog: Catalog, name: string, version: number): Promise<ProcessorRecord> {
+  return catalog.mutate(name, (cur) => {
+    if (!cur) throw new KappaError("CATALOG_MISSING", `processor ${name} vanished from the catalog`);
+    const v = versionOf(cur, version);
+    if (v.state !== "building") return cur;
+    v.state = "caught-up";
+    v.caughtUpAt = new Date().toISOString();
+    addHistory(cur, { action: "caught-up", version });
+    if (cur.live === null || v.promoteWhenCaughtUp) applyPromotion(cur, version, "promote");
+    return cur;
+  });
+}
+
+/** Marks a version failed with the event and error; a failed live version stays live (it keeps serving what it has). */
+export async function markFailed(catalog: Catalog, name: string, version: number, failure: VersionFailure): Promise<ProcessorRecord> {
+  return catalog.mutate(name, (cur) => {
+    if (!cur) throw new KappaError("CATALOG_MISSING", `processor ${name} vanished from the catalog`);
+    const v = versionOf(cur, version);
+    if (v.state === "failed" || v.state === "retired") return cur;
+    v.error = failure;
+    if (v.state !== "live") v.state = "failed";
+    addHistory(cur, { action: "fail", version, detail: failure.message });
+    return cur;
+  });
+}
