@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { resolve, extname } from "node:path";
+import { resolve, extname, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { InputError } from "../errors.js";
@@ -23,6 +23,8 @@ export async function bundleProcessor(modulePath: string): Promise<Bundle> {
   try {
     const out = await build({
       entryPoints: [path],
+      // Paths in the bundle's comments are relative to this, so the hash does not depend on the caller's cwd.
+      absWorkingDir: dirname(path),
       bundle: true,
       format: "esm",
       platform: "node",

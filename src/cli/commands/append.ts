@@ -1,0 +1,87 @@
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { Command } from "commander";
+import { InputError } from "../../errors.js";
+import { appendEvents, ensureStream, parseEventLine, type AppendSummary, type LineOptions, type OutgoingEvent } from "../../log/index.js";
+import { CliContext } from "../context.js";
+import { printJson, fmtNum } from "../output.js";
+
+interface AppendFlags {
+  file?: string;
+  id?: string;
+  idField?: string;
+}
+
+async function* lines(path: string): AsyncGenerator<{ line: string; no: number }> {
+  const rl = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  let no = 0;
+  for await (const line of rl) {
+    no++;
+    if (line.trim()) yield { line, no };
+  }
+}
+
+/** Checks every line first, so a bad line publishes nothing; then publishes in a second pass. */
+async function appendFile(ctx: CliContext, path: string, opts: LineOptions): Promise<AppendSummary> {
+  let count = 0;
+  for await (const { line, no } of lines(path)) {
+    parseEventLine(line, no, opts);
+    count++;
+  }
+  if (count === 0) throw new InputError(`no events in ${path}`, { hint: "give one JSON object per line" });
+  const nc = await ctx.nats();
+  await ensureStream(nc, ctx.spec);
+  async function* events(): AsyncGenerator<OutgoingEvent> {
+    for await (const { line, no } of lines(path)) yield parseEventLine(line, no, opts);
+  }
+  return appendEvents(nc, ctx.spec, events());
+}
+
+/** Runs `kappa append`. */
+export async function runAppend(ctx: CliContext, type: string | undefined, json: string | undefined, flags: AppendFlags): Promise<AppendSummary> {
+  if (flags.id && (flags.file || !json)) throw new InputError("--id applies to a single event given as an argument", { hint: "for files, use --id-field or an `id` in each envelope" });
+  const nc = await ctx.nats();
+  const opts: LineOptions = { ...(type ? { type } : {}), ...(flags.idField ? { idField: flags.idField } : {}), maxBytes: nc.info?.max_payload ?? 1024 * 1024 };
+  if (json !== undefined) {
+    if (!type) throw new InputError("give the event type before its JSON", { hint: "kappa append order.placed '{\"user\":\"u1\"}'" });
+    const ev = parseEventLine(json, 1, opts);
+    if (flags.id) ev.id = flags.id;
+    await ensureStream(nc, ctx.spec);
+    return appendEvents(nc, ctx.spec, [ev]);
+  }
+  if (flags.file) return appendFile(ctx, flags.file, opts);
+  if (process.stdin.isTTY) throw new InputError("nothing to append", { hint: "give the event as JSON, --file x.ndjson, or pipe NDJSON on stdin" });
+  const dir = mkdtempSync(join(tmpdir(), "kappa-stdin-"));
+  try {
+    const tmp = join(dir, "stdin.ndjson");
+    await pipeline(process.stdin, createWriteStream(tmp));
+    return await appendFile(ctx, tmp, opts);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function registerAppend(program: Command): void {
+  program
+    .command("append")
+    .description("append one event (type and JSON), or many from --file or stdin (one data object, or {type,data,id} envelope, per line)")
+    .argument("[type]", "event type, e.g. order.placed (omit when lines are envelopes)")
+    .argument("[json]", "the event's data as a JSON object")
+    .option("--file <path>", "NDJSON file of events")
+    .option("--id <key>", "idempotency key (Nats-Msg-Id) of a single event")
+    .option("--id-field <field>", "take each event's idempotency key from this data field (dots for nested)")
+    .action(async (type: string | undefined, json: string | undefined, flags: AppendFlags, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      try {
+        const s = await runAppend(ctx, type, json, flags);
+        if (ctx.json) printJson(s.count === 1 ? { seq: s.firstSeq, duplicate: s.duplicates === 1 } : s);
+        else if (s.count === 1) console.log(s.duplicates ? `duplicate: already stored at seq ${s.firstSeq}` : `appended at seq ${s.firstSeq}`);
+        else console.log(`appended ${fmtNum(s.stored)} events, seq ${s.firstSeq}–${s.lastSeq}${s.duplicates ? ` (${fmtNum(s.duplicates)} duplicates skipped)` : ""}`);
+      } finally {
+        await ctx.close();
+      }
+    });
+}

@@ -1,0 +1,76 @@
+import type { Command } from "commander";
+import { deployModule, replayProcessor, type DeployResult } from "../../processors/index.js";
+import { Catalog, parseVersion } from "../../views/index.js";
+import { CliContext } from "../context.js";
+import { printJson } from "../output.js";
+import { waitForVersion } from "../wait.js";
+
+interface DeployFlags {
+  from?: string;
+  promote?: boolean;
+  wait?: boolean;
+  codeOf?: string;
+  timeout?: string;
+}
+
+/** Prints the outcome of a deploy or replay, waiting for catch-up when asked. */
+async function finish(ctx: CliContext, r: DeployResult, flags: DeployFlags): Promise<void> {
+  const v = r.version;
+  if (r.unchanged) {
+    if (ctx.json) printJson({ processor: r.processor, version: v.version, unchanged: true, state: v.state });
+    else console.log(`${r.processor}: unchanged — v${v.version} already runs this code from ${v.from} (${v.state})`);
+    return;
+  }
+  if (!ctx.json) console.log(`${r.processor}: v${v.version} registered (code ${v.codeHash.slice(0, 12)}, from ${v.from}${v.promoteWhenCaughtUp ? ", promotes when caught up" : ""})`);
+  if (!flags.wait) {
+    if (ctx.json) printJson({ processor: r.processor, version: v.version, state: v.state });
+    return;
+  }
+  const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
+  const done = await waitForVersion(catalog, r.processor, v.version, { quiet: ctx.json, ...(flags.timeout ? { timeoutMs: Number(flags.timeout) * 1000 } : {}) });
+  const rec = await catalog.require(r.processor);
+  if (ctx.json) printJson({ processor: r.processor, version: v.version, state: done.state, live: rec.live });
+  else console.log(`${r.processor}: v${v.version} caught up — ${rec.live === v.version ? "live" : `not live (live is v${rec.live}); \`kappa promote ${r.processor} ${v.version}\` swaps it in`}`);
+}
+
+export function registerDeploy(program: Command): void {
+  program
+    .command("deploy")
+    .description("bundle a processor module (.ts, .js or .sql), store its code and register a new view version")
+    .argument("<module>")
+    .option("--from <offset>", "where the new version starts: sequence, ISO time, start or end", "start")
+    .option("--promote", "swap it in as soon as it has caught up")
+    .option("--wait", "show progress and return when caught up (non-zero if it fails)")
+    .option("--timeout <seconds>", "give up waiting after this long")
+    .action(async (module: string, flags: DeployFlags, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      try {
+        const r = await deployModule(await ctx.nats(), ctx.spec, module, { from: flags.from ?? "start", promote: flags.promote === true });
+        await finish(ctx, r, flags);
+      } finally {
+        await ctx.close();
+      }
+    });
+  program
+    .command("replay")
+    .description("replay the log from an offset into a new version running the live version's code")
+    .argument("<processor>")
+    .requiredOption("--from <offset>", "sequence, ISO time, start or end")
+    .option("--code-of <version>", "run this version's code instead of the live one's")
+    .option("--promote", "swap it in as soon as it has caught up")
+    .option("--wait", "show progress and return when caught up")
+    .option("--timeout <seconds>", "give up waiting after this long")
+    .action(async (processor: string, flags: DeployFlags, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      try {
+        const r = await replayProcessor(await ctx.nats(), ctx.spec, processor, {
+          from: flags.from!,
+          promote: flags.promote === true,
+          ...(flags.codeOf ? { codeOf: parseVersion(flags.codeOf) } : {}),
+        });
+        await finish(ctx, r, flags);
+      } finally {
+        await ctx.close();
+      }
+    });
+}

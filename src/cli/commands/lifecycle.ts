@@ -1,0 +1,104 @@
+import type { Command } from "commander";
+import { InputError } from "../../errors.js";
+import { Catalog, promote, rollback, retire, parseVersion, versionOf, updateCatalogCache, type ProcessorRecord } from "../../views/index.js";
+import { CliContext } from "../context.js";
+import { printJson, renderTable } from "../output.js";
+
+/** `kappa promote`: refuses a version that has not caught up (lag above maxLag) unless forced; a compare-and-set on the live pointer. */
+export async function runPromote(ctx: CliContext, name: string, version: number, opts: { force?: boolean; maxLag?: number }): Promise<ProcessorRecord> {
+  const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
+  const rec = await catalog.require(name);
+  const v = versionOf(rec, version);
+  if (!opts.force) {
+    const stats = await catalog.stats(name, version);
+    const maxLag = opts.maxLag ?? 0;
+    const lag = stats?.pending ?? null;
+    if (v.state === "building" || lag === null || lag > maxLag) {
+      throw new InputError(`${name} v${version} has not caught up (${v.state}${lag !== null ? `, lag ${lag}` : ", no progress reported yet"})`, {
+        hint: `wait with \`kappa status ${name}\`, allow some lag with --max-lag <n>, or use --force`,
+        code: "NOT_CAUGHT_UP",
+      });
+    }
+  }
+  const out = await promote(catalog, name, version, { expectedLive: rec.live });
+  keepLocalCopy(ctx, out);
+  return out;
+}
+
+/** Mirrors a catalog change into the data dir's copy, so a query right after sees it even before the worker does. */
+function keepLocalCopy(ctx: CliContext, rec: ProcessorRecord): void {
+  try {
+    updateCatalogCache(ctx.dataDir.catalogCache, rec);
+  } catch {
+    // no data dir here: the worker's copy catches up by itself
+  }
+}
+
+export function registerLifecycle(program: Command): void {
+  program
+    .command("promote")
+    .description("make a version live (atomically; readers see no gap)")
+    .argument("<processor>")
+    .argument("<version>")
+    .option("--max-lag <n>", "refuse when the version lags by more than n events", "0")
+    .option("--force", "promote even if it has not caught up")
+    .action(async (name: string, version: string, o: { maxLag: string; force?: boolean }, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      try {
+        const rec = await runPromote(ctx, name, parseVersion(version), { force: o.force === true, maxLag: Number(o.maxLag) });
+        const prev = rec.history.at(-1)?.previous;
+        if (ctx.json) printJson({ processor: name, live: rec.live, previous: prev ?? null });
+        else console.log(`${name}: v${rec.live} is live${prev ? ` (was v${prev}; \`kappa rollback ${name}\` swaps back)` : ""}`);
+      } finally {
+        await ctx.close();
+      }
+    });
+  program
+    .command("rollback")
+    .description("make the previous live version live again (it kept following the log)")
+    .argument("<processor>")
+    .action(async (name: string, _o, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      try {
+        const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
+        const rec = await rollback(catalog, name);
+        keepLocalCopy(ctx, rec);
+        const prev = rec.history.at(-1)?.previous;
+        if (ctx.json) printJson({ processor: name, live: rec.live, previous: prev ?? null });
+        else console.log(`${name}: rolled back to v${rec.live}${prev ? ` (v${prev} keeps running; retire it with \`kappa retire ${name} ${prev}\`)` : ""}`);
+      } finally {
+        await ctx.close();
+      }
+    });
+  program
+    .command("retire")
+    .description("stop a version that is not live and delete its view file (once no query reads it)")
+    .argument("<processor>")
+    .argument("<version>")
+    .action(async (name: string, version: string, _o, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      try {
+        const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
+        const rec = await retire(catalog, name, parseVersion(version));
+        keepLocalCopy(ctx, rec);
+        if (ctx.json) printJson({ processor: name, retired: parseVersion(version), live: rec.live });
+        else console.log(`${name}: v${parseVersion(version)} retired; the worker deletes its file`);
+      } finally {
+        await ctx.close();
+      }
+    });
+  program
+    .command("history")
+    .description("deploys, promotions, rollbacks and retirements, with times")
+    .argument("<processor>")
+    .action(async (name: string, _o, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      try {
+        const rec = await (await Catalog.open(await ctx.nats(), ctx.spec.stream)).require(name);
+        if (ctx.json) printJson(rec.history);
+        else console.log(renderTable(["time", "action", "version", "detail"], rec.history.map((h) => [h.at, h.action, `v${h.version}`, [h.previous ? `was v${h.previous}` : "", h.detail ?? ""].filter(Boolean).join("; ")])));
+      } finally {
+        await ctx.close();
+      }
+    });
+}

@@ -1,0 +1,74 @@
+import type { Command } from "commander";
+import { jetstream } from "@nats-io/jetstream";
+import { logInfo, parseOffset, LogSubscription, wrapJsError, type LogInfo } from "../../log/index.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { CliContext } from "../context.js";
+import { printJson, fmtNum } from "../output.js";
+
+/** `kappa log info`. */
+export async function runLogInfo(ctx: CliContext): Promise<LogInfo> {
+  const nc = await ctx.nats();
+  return logInfo(await jetstreamManager(nc), ctx.spec.stream);
+}
+
+/** `kappa log tail`: NDJSON of the raw log from an offset; with follow, until interrupted. */
+export async function runLogTail(ctx: CliContext, from: string, follow: boolean, limit?: number): Promise<void> {
+  const nc = await ctx.nats();
+  const jsm = await jetstreamManager(nc);
+  const info = await logInfo(jsm, ctx.spec.stream).catch((e) => { throw wrapJsError(e, ctx.spec.stream); });
+  const o = parseOffset(from);
+  const start = o.kind === "end" ? { startSeq: info.lastSeq + 1 } : o.kind === "seq" ? { startSeq: o.seq } : o.kind === "time" ? { startTime: o.time } : {};
+  if (!follow && (info.messages === 0 || (o.kind === "seq" && o.seq > info.lastSeq) || o.kind === "end")) return;
+  const dec = new TextDecoder();
+  let printed = 0;
+  await new Promise<void>((resolve, reject) => {
+    let sub: LogSubscription | undefined;
+    const finish = () => void sub?.stop().then(resolve, reject);
+    LogSubscription.open(jetstream(nc), { stream: ctx.spec.stream, prefix: ctx.spec.prefix, ...start }, (b) => {
+      const out: string[] = [];
+      for (const e of b.events) {
+        if (limit !== undefined && printed >= limit) break;
+        out.push(`{"seq":${e.seq},"type":${JSON.stringify(e.type)},"time":"${e.time}","id":${JSON.stringify(e.id)},"data":${dec.decode(e.data) || "null"}}`);
+        printed++;
+      }
+      if (out.length) process.stdout.write(out.join("\n") + "\n");
+      if ((limit !== undefined && printed >= limit) || (!follow && b.pending === 0)) finish();
+    }).then((s) => {
+      sub = s;
+      if (follow) process.once("SIGINT", finish);
+    }, reject);
+  });
+}
+
+export function registerLog(program: Command): void {
+  const log = program.command("log").description("look at the log itself");
+  log.command("info").description("the stream's extent: first and last sequence, count, bytes").action(async (_o, cmd: Command) => {
+    const ctx = CliContext.of(cmd);
+    try {
+      const i = await runLogInfo(ctx);
+      if (ctx.json) printJson(i);
+      else {
+        console.log(`stream    ${i.stream} (${i.subjects.join(", ")})`);
+        console.log(`events    ${fmtNum(i.messages)}  (${fmtNum(i.bytes)} bytes)`);
+        console.log(`sequence  ${i.messages ? `${i.firstSeq}–${i.lastSeq}` : "empty"}`);
+        if (i.firstTime) console.log(`time      ${i.firstTime} – ${i.lastTime}`);
+      }
+    } finally {
+      await ctx.close();
+    }
+  });
+  log
+    .command("tail")
+    .description("print the raw log from an offset as NDJSON")
+    .option("--from <offset>", "sequence, ISO time, start or end", "start")
+    .option("--follow", "keep printing new events until Ctrl-C")
+    .option("--limit <n>", "stop after n events", (v) => Number(v))
+    .action(async (o: { from: string; follow?: boolean; limit?: number }, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      try {
+        await runLogTail(ctx, o.from, o.follow === true, o.limit);
+      } finally {
+        await ctx.close();
+      }
+    });
+}

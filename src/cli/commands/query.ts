@@ -1,0 +1,97 @@
+import type { Command } from "commander";
+import { InputError } from "../../errors.js";
+import { QueryPool, queryView, parseVersion, type QueryAnswer } from "../../views/index.js";
+import { CliContext } from "../context.js";
+import { recordSource } from "../records.js";
+import { printJson, renderCsv, renderTable } from "../output.js";
+
+interface QueryFlags {
+  version?: string;
+  param: string[];
+  minSeq?: string;
+  timeout: string;
+  limit: string;
+  format?: string;
+}
+
+/** Parses `--param name=value`; values that are JSON (numbers, true, null, "quoted") bind as such, others as text. */
+export function parseParams(list: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of list) {
+    const i = p.indexOf("=");
+    if (i <= 0) throw new InputError(`--param ${p} is not name=value`, { hint: "e.g. --param n=10 --param user=u1" });
+    const raw = p.slice(i + 1);
+    let v: unknown = raw;
+    try {
+      v = JSON.parse(raw);
+      if (typeof v === "object" && v !== null) v = raw;
+    } catch {
+      v = raw;
+    }
+    out[p.slice(0, i).replace(/^[:@$]/, "")] = v;
+  }
+  return out;
+}
+
+/** Renders an answer in one of the output formats. */
+export function renderAnswer(a: QueryAnswer, format: string): string {
+  switch (format) {
+    case "json":
+      return JSON.stringify(a.rows, null, 2);
+    case "ndjson":
+      return a.rows.map((r) => JSON.stringify(r)).join("\n");
+    case "csv":
+      return renderCsv(a.columns, a.rows);
+    case "table":
+      return renderTable(a.columns, a.rows.map((r) => a.columns.map((c) => r[c])));
+    default:
+      throw new InputError(`unknown format ${format}`, { hint: "use table, json, ndjson or csv" });
+  }
+}
+
+export function registerQuery(program: Command): void {
+  program
+    .command("query")
+    .description("read-only SQL (or a named query) against the live version of a view")
+    .argument("<processor>")
+    .argument("<sql>", "a SELECT, or the name of one of the processor's queries")
+    .option("--version <n>", "query this version instead of the live one")
+    .option("--param <name=value>", "bind a parameter (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--min-seq <seq>", "wait until the view has applied this sequence (read-your-writes)")
+    .option("--timeout <seconds>", "stop the query (and the --min-seq wait) after this long", "5")
+    .option("--limit <rows>", "return at most this many rows", "10000")
+    .option("--format <format>", "table, json, ndjson or csv", undefined)
+    .action(async (processor: string, sql: string, flags: QueryFlags, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      const pool = new QueryPool(1);
+      try {
+        const timeoutMs = Math.round(Number(flags.timeout) * 1000);
+        const limit = Number(flags.limit);
+        if (!(timeoutMs > 0)) throw new InputError(`--timeout ${flags.timeout} is not a positive number of seconds`);
+        if (!Number.isInteger(limit) || limit < 1) throw new InputError(`--limit ${flags.limit} is not a positive integer`);
+        const minSeq = flags.minSeq === undefined ? undefined : Number(flags.minSeq);
+        if (minSeq !== undefined && !(Number.isInteger(minSeq) && minSeq >= 0)) throw new InputError(`--min-seq ${flags.minSeq} is not a sequence number`);
+        let fallback: string | undefined;
+        const a = await queryView(ctx.dataDir, recordSource(ctx, (why) => (fallback = why)), pool, {
+          processor,
+          sql,
+          params: parseParams(flags.param),
+          ...(flags.version ? { version: parseVersion(flags.version) } : {}),
+          ...(minSeq !== undefined ? { minSeq } : {}),
+          timeoutMs,
+          limit,
+        });
+        if (ctx.json && !flags.format) {
+          printJson({ processor: a.processor, version: a.version, seq: a.seq, rows: a.rows, ...(a.truncated ? { truncated: true } : {}) });
+        } else {
+          console.log(renderAnswer(a, flags.format ?? "table"));
+        }
+        if (!ctx.json && (flags.format ?? "table") === "table") {
+          process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${processor} v${a.version} at seq ${a.seq}${a.truncated ? ` (cut at --limit ${limit})` : ""}${fallback ? " (NATS unreachable: used the local catalog copy)" : ""}\n`);
+        } else if (a.truncated) process.stderr.write(`note: rows cut at --limit ${limit}\n`);
+      } finally {
+        await pool.close();
+        await ctx.close();
+      }
+    });
+}

@@ -1,0 +1,78 @@
+import { rmSync, writeFileSync, mkdirSync } from "node:fs";
+import type { Command } from "commander";
+import { NatsServer, connectNats } from "../../log/index.js";
+import { Worker } from "../../processors/index.js";
+import { CliContext } from "../context.js";
+
+/** Resolves on Ctrl-C or SIGTERM. */
+function interrupted(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+}
+
+function logLine(ctx: CliContext): (l: string) => void {
+  return (l) => {
+    if (ctx.json) process.stdout.write(JSON.stringify({ at: new Date().toISOString(), msg: l }) + "\n");
+    else process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${l}\n`);
+  };
+}
+
+/** Optional hook: the query server, started alongside the worker by `dev` and `run --serve`. */
+export type ServeHook = (ctx: CliContext, worker: Worker) => Promise<{ url: string; close: () => Promise<void> }>;
+let serveHook: ServeHook | undefined;
+/** Lets the serve command register itself without run.ts importing the HTTP layer eagerly. */
+export function setServeHook(h: ServeHook): void {
+  serveHook = h;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("the worker: keeps every non-retired version of every processor up to date")
+    .action(async (_o, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      const log = logLine(ctx);
+      const nc = await connectNats(ctx.natsOptions({ reconnectForever: true, name: "kappa-worker" }));
+      const worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log });
+      log(`worker running on ${ctx.natsUrl}, data dir ${ctx.dataDir.root}`);
+      const sig = await interrupted();
+      log(`${sig}: stopping`);
+      await worker.close();
+      await nc.close();
+    });
+
+  program
+    .command("dev")
+    .description("zero-config: an embedded nats-server (JetStream under <data-dir>/nats), the worker and the query server in one process")
+    .option("--port <port>", "HTTP port of the query server", "7070")
+    .option("--no-serve", "do not start the query server")
+    .action(async (o: { port: string; serve: boolean }, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      const log = logLine(ctx);
+      mkdirSync(ctx.dataDir.root, { recursive: true });
+      const server = await NatsServer.start({ storeDir: ctx.dataDir.natsStore });
+      let worker: Worker | undefined;
+      let http: { url: string; close: () => Promise<void> } | undefined;
+      const nc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev" });
+      try {
+        writeFileSync(ctx.dataDir.natsUrlFile, server.url + "\n");
+        worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log });
+        if (o.serve && serveHook) {
+          ctx.opts.port = o.port;
+          http = await serveHook(ctx, worker);
+        }
+        log(`kappa dev: NATS ${server.url} (pid ${server.pid}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
+        if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, dataDir: ctx.dataDir.root }) + "\n");
+        const sig = await interrupted();
+        log(`${sig}: stopping`);
+      } finally {
+        await http?.close().catch(() => {});
+        await worker?.close().catch(() => {});
+        await nc.close().catch(() => {});
+        rmSync(ctx.dataDir.natsUrlFile, { force: true });
+        await server.close();
+      }
+    });
+}

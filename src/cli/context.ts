@@ -1,0 +1,83 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connectNats, type NatsOptions, type StreamSpec } from "../log/index.js";
+import { DataDir } from "../views/index.js";
+
+/** The global flags every command takes. */
+export interface GlobalOptions {
+  nats?: string;
+  dataDir: string;
+  stream: string;
+  prefix: string;
+  json?: boolean;
+  creds?: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** HTTP port, for the commands that serve. */
+  port?: string;
+}
+
+/** What a command works with: the data dir, the stream and how to reach NATS. */
+export class CliContext {
+  readonly dataDir: DataDir;
+  readonly spec: StreamSpec;
+  readonly json: boolean;
+  #nc: NatsConnection | undefined;
+
+  constructor(readonly opts: GlobalOptions) {
+    this.dataDir = new DataDir(opts.dataDir);
+    this.spec = { stream: opts.stream, prefix: opts.prefix };
+    this.json = opts.json === true;
+  }
+
+  /** From a commander command: its options merged with the program's. */
+  static of(cmd: Command): CliContext {
+    return new CliContext(cmd.optsWithGlobals() as GlobalOptions);
+  }
+
+  /** The NATS URL: --nats, then NATS_URL, then the URL `kappa dev` wrote to the data dir, then the default. */
+  get natsUrl(): string {
+    if (this.opts.nats) return this.opts.nats;
+    if (process.env.NATS_URL) return process.env.NATS_URL;
+    try {
+      return readFileSync(this.dataDir.natsUrlFile, "utf8").trim();
+    } catch {
+      return "nats://127.0.0.1:4222";
+    }
+  }
+
+  natsOptions(extra: Partial<NatsOptions> = {}): NatsOptions {
+    const o = this.opts;
+    return {
+      url: this.natsUrl,
+      ...(o.creds ? { creds: o.creds } : {}),
+      ...(o.user ? { user: o.user } : {}),
+      ...(o.password ? { pass: o.password } : {}),
+      ...(o.token ? { token: o.token } : {}),
+      ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
+      ...(o.tlsCert ? { tlsCert: o.tlsCert } : {}),
+      ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),
+      ...extra,
+    };
+  }
+
+  /** Connects once per command. */
+  async nats(extra: Partial<NatsOptions> = {}): Promise<NatsConnection> {
+    this.#nc ??= await connectNats(this.natsOptions(extra));
+    return this.#nc;
+  }
+
+  /** The connection if one was opened. */
+  get connection(): NatsConnection | undefined {
+    return this.#nc;
+  }
+
+  async close(): Promise<void> {
+    await this.#nc?.close().catch(() => {});
+  }
+}

@@ -1,0 +1,55 @@
+import { Command, CommanderError } from "commander";
+import { registerAppend } from "./commands/append.js";
+import { registerLog } from "./commands/log.js";
+import { registerDeploy } from "./commands/deploy.js";
+import { registerStatus } from "./commands/status.js";
+import { registerLifecycle } from "./commands/lifecycle.js";
+import { registerQuery } from "./commands/query.js";
+import { registerRun } from "./commands/run.js";
+import { registerExtras } from "./commands/extras.js";
+import { reportError } from "./output.js";
+
+/** Builds the `kappa` program: global options and one subcommand per file under commands/. */
+export function buildProgram(): Command {
+  const program = new Command("kappa")
+    .description("Kappa: an append-only NATS JetStream log, versioned processors, SQLite views swapped in atomically")
+    .option("--nats <url>", "NATS server URL (env NATS_URL; default: the one `kappa dev` started for this data dir)")
+    .option("--data-dir <dir>", "where view files live (env KAPPA_DATA_DIR)", process.env.KAPPA_DATA_DIR ?? "./.kappa")
+    .option("--stream <name>", "JetStream stream of events", process.env.KAPPA_STREAM ?? "KAPPA")
+    .option("--prefix <subject>", "subject prefix before each event type", "events")
+    .option("--json", "machine-readable output (only JSON on stdout, errors included)")
+    .option("--creds <file>", "NATS credentials file")
+    .option("--user <user>", "NATS user")
+    .option("--password <password>", "NATS password")
+    .option("--token <token>", "NATS token")
+    .option("--tls-ca <file>", "CA certificate for TLS")
+    .option("--tls-cert <file>", "client certificate for TLS")
+    .option("--tls-key <file>", "client key for TLS")
+    .showHelpAfterError("(run `kappa --help` for usage)")
+    .exitOverride();
+  registerAppend(program);
+  registerLog(program);
+  registerDeploy(program);
+  registerStatus(program);
+  registerLifecycle(program);
+  registerQuery(program);
+  registerRun(program);
+  registerExtras(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    return reportError(err, argv.includes("--json"));
+  }
+}
+
+const code = await main(process.argv);
+process.exitCode = code;
+// NATS sockets or worker threads left open by a failed command must not keep the process alive.
+if (code !== 0) setTimeout(() => process.exit(code), 200).unref();

@@ -1,0 +1,48 @@
+import Table from "cli-table3";
+import { KappaError, messageOf } from "../errors.js";
+
+/** Prints data as JSON on stdout (the only thing on stdout under --json). */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n");
+}
+
+/** Renders rows as a table for people. */
+export function renderTable(head: string[], rows: unknown[][]): string {
+  const t = new Table({ head, style: { head: process.stdout.isTTY ? ["cyan"] : [], border: process.stdout.isTTY ? ["grey"] : [] } });
+  for (const r of rows) t.push(r.map((c) => (c === null || c === undefined ? "" : typeof c === "object" ? JSON.stringify(c) : String(c))));
+  return t.toString();
+}
+
+/** Renders records as CSV (RFC 4180 quoting). */
+export function renderCsv(columns: string[], rows: Record<string, unknown>[]): string {
+  const cell = (v: unknown) => {
+    const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  };
+  return [columns.map(cell).join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n");
+}
+
+/** One line for stderr: the reason and the hint. Under --json, the error as JSON on stdout. */
+export function reportError(err: unknown, json: boolean): number {
+  const code = err instanceof KappaError ? err.code : "ERROR";
+  const hint = err instanceof KappaError ? err.hint : undefined;
+  const message = messageOf(err);
+  if (json) printJson({ error: code, message, ...(hint ? { hint } : {}) });
+  else process.stderr.write(`kappa: ${message}${hint ? `\n  hint: ${hint}` : ""}\n`);
+  if (process.env.KAPPA_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return code === "BAD_INPUT" || code.startsWith("BAD_") ? 2 : 1;
+}
+
+/** Human-friendly count. */
+export function fmtNum(n: number | null | undefined): string {
+  if (n === null || n === undefined) return "-";
+  return n.toLocaleString("en-US");
+}
+
+/** Human-friendly duration from seconds. */
+export function fmtEta(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return "-";
+  if (seconds < 60) return `${Math.ceil(seconds)}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${Math.round(seconds % 60)}s`;
+  return `${Math.floor(seconds / 3600)}h${Math.round((seconds % 3600) / 60)}m`;
+}

@@ -1,0 +1,87 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { messageOf } from "../errors.js";
+import { logInfo } from "../log/index.js";
+import { Catalog, readCatalogCache, readCheckpoint, type ProcessorRecord, type VersionStats, type VersionState } from "../views/index.js";
+import type { CliContext } from "./context.js";
+
+/** One version's line in `kappa status`. */
+export interface VersionStatus {
+  version: number;
+  state: VersionState;
+  live: boolean;
+  checkpoint: number | null;
+  logHead: number | null;
+  lag: number | null;
+  eventsPerSec: number | null;
+  etaSeconds: number | null;
+  from: string;
+  codeHash: string;
+  source?: string;
+  sourceLive?: boolean;
+  error?: string;
+  statsAt?: string;
+}
+
+/** One processor in `kappa status`. */
+export interface ProcessorStatus {
+  name: string;
+  live: number | null;
+  versions: VersionStatus[];
+}
+
+/** Everything `kappa status` shows; `nats` says whether the catalog was reachable. */
+export interface StatusReport {
+  nats: "ok" | "unreachable";
+  natsError?: string;
+  logHead: number | null;
+  processors: ProcessorStatus[];
+}
+
+/** Gathers status from the catalog and the workers' stats, or from the local copy when NATS is unreachable. */
+export async function gatherStatus(ctx: CliContext, only?: string): Promise<StatusReport> {
+  let records: ProcessorRecord[];
+  let catalog: Catalog | undefined;
+  let head: number | null = null;
+  let natsError: string | undefined;
+  try {
+    const nc = await ctx.nats({ timeoutMs: 1500 });
+    catalog = await Catalog.open(nc, ctx.spec.stream);
+    records = only ? [await catalog.require(only)] : await catalog.list();
+    head = await logInfo(await jetstreamManager(nc), ctx.spec.stream).then((i) => i.lastSeq, () => null);
+  } catch (err) {
+    if ((err as { code?: string }).code === "NOT_FOUND") throw err;
+    natsError = messageOf(err);
+    catalog = undefined;
+    records = (readCatalogCache(ctx.dataDir.catalogCache)?.records ?? []).filter((r) => !only || r.name === only);
+  }
+  const byName = new Map(records.map((r) => [r.name, r]));
+  const processors: ProcessorStatus[] = [];
+  for (const rec of records) {
+    const versions: VersionStatus[] = [];
+    for (const v of Object.values(rec.versions).sort((a, b) => a.version - b.version)) {
+      const stats: VersionStats | null = catalog && v.state !== "retired" ? await catalog.stats(rec.name, v.version).catch(() => null) : null;
+      const checkpoint = stats?.checkpoint ?? (v.state === "retired" ? null : readCheckpoint(ctx.dataDir.viewFile(rec.name, v.version)));
+      const logHead = v.source ? stats?.logHead ?? null : head ?? stats?.logHead ?? null;
+      const lag = stats ? stats.pending : checkpoint !== null && logHead !== null ? Math.max(0, logHead - checkpoint) : null;
+      const eps = stats?.eventsPerSec ?? null;
+      const up = v.source ? byName.get(v.source.processor) : undefined;
+      versions.push({
+        version: v.version,
+        state: v.state,
+        live: rec.live === v.version,
+        checkpoint,
+        logHead,
+        lag: v.state === "retired" ? null : lag,
+        eventsPerSec: eps,
+        etaSeconds: v.state === "building" && eps && lag ? lag / eps : null,
+        from: v.from,
+        codeHash: v.codeHash.slice(0, 12),
+        ...(v.source ? { source: `${v.source.processor} v${v.source.version}`, ...(up ? { sourceLive: up.live === v.source.version } : {}) } : {}),
+        ...(v.error ? { error: `${v.error.seq ? `event ${v.error.seq} (${v.error.type}): ` : ""}${v.error.message}` } : {}),
+        ...(stats ? { statsAt: stats.at } : {}),
+      });
+    }
+    processors.push({ name: rec.name, live: rec.live, versions });
+  }
+  return { nats: natsError ? "unreachable" : "ok", ...(natsError ? { natsError } : {}), logHead: head, processors };
+}

@@ -1,0 +1,52 @@
+import cliProgress from "cli-progress";
+import { KappaError } from "../errors.js";
+import { Catalog, type VersionRecord } from "../views/index.js";
+import { fmtEta, fmtNum } from "./output.js";
+
+/** Waits until a version has caught up (returns its record) or failed (throws with the reason), showing progress on stderr. */
+export async function waitForVersion(catalog: Catalog, name: string, version: number, opts: { quiet?: boolean; timeoutMs?: number } = {}): Promise<VersionRecord> {
+  const tty = process.stderr.isTTY && !opts.quiet;
+  const bar = tty ? new cliProgress.SingleBar({ format: `${name} v${version} [{bar}] {value}/{total} events | {eps} ev/s | ETA {etaText}`, hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+  let started = false;
+  let lastLine = 0;
+  const deadline = opts.timeoutMs ? Date.now() + opts.timeoutMs : Infinity;
+  try {
+    for (;;) {
+      const rec = await catalog.require(name);
+      const v = rec.versions[String(version)];
+      if (!v) throw new KappaError("NOT_FOUND", `${name} v${version} vanished from the catalog`);
+      if (v.state === "failed" || v.error) {
+        throw new KappaError("VERSION_FAILED", `${name} v${version} failed${v.error?.seq ? ` at event ${v.error.seq} (${v.error.type})` : ""}: ${v.error?.message ?? "unknown error"}`, {
+          hint: v.error?.seq ? "fix the processor and deploy again, or set onError: \"skip\" to record such events in the dead-letter table (`kappa dlq`)" : "fix the processor and deploy again; the live version is untouched",
+        });
+      }
+      if (v.state === "retired") throw new KappaError("VERSION_RETIRED", `${name} v${version} was retired while waiting`);
+      const stats = await catalog.stats(name, version);
+      const base = (v.startSeq ?? 1) - 1;
+      const done = stats ? Math.max(0, stats.checkpoint - base) : 0;
+      const total = stats ? Math.max(done, done + stats.pending) : 0;
+      if (v.state !== "building") {
+        if (bar && started) {
+          bar.update(total, { eps: fmtNum(stats?.eventsPerSec ?? 0), etaText: "0s" });
+        }
+        return v;
+      }
+      if (stats) {
+        const eta = stats.eventsPerSec > 0 ? fmtEta(stats.pending / stats.eventsPerSec) : "-";
+        if (bar) {
+          if (!started) bar.start(total, done, { eps: "0", etaText: "-" });
+          started = true;
+          bar.setTotal(total);
+          bar.update(done, { eps: fmtNum(stats.eventsPerSec), etaText: eta });
+        } else if (!opts.quiet && Date.now() - lastLine >= 1000) {
+          lastLine = Date.now();
+          process.stderr.write(`${name} v${version}: ${fmtNum(done)}/${fmtNum(total)} events, ${fmtNum(stats.eventsPerSec)} ev/s, ETA ${eta}\n`);
+        }
+      }
+      if (Date.now() > deadline) throw new KappaError("WAIT_TIMEOUT", `${name} v${version} has not caught up in time`, { hint: "is a worker running (`kappa run` or `kappa dev`)? see `kappa status`" });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    bar?.stop();
+  }
+}
