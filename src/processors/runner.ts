@@ -6,6 +6,7 @@ import { ViewWriter, type VersionRecord, type VersionFailure, type DataDir } fro
 import type { ProcessorDefinition } from "./define.js";
 import { BatchApplier, isTransientSqliteError } from "./apply.js";
 import { OutboxPublisher } from "./outbox.js";
+import { DurationHistogram } from "./histogram.js";
 
 /** Where a version reads from: the main log, or an upstream version's output (pipelines). */
 export interface InputSpec {
@@ -49,6 +50,8 @@ export class VersionRunner {
   pending = 0;
   caughtUp = false;
   lastTrouble: string | undefined;
+  /** How long applying each batch took. */
+  readonly batchTimes = new DurationHistogram();
 
   constructor(readonly record: VersionRecord, readonly def: ProcessorDefinition, private readonly deps: RunnerDeps) {
     this.name = def.name;
@@ -124,7 +127,9 @@ export class VersionRunner {
 
   #onBatch(batch: LogBatch): void {
     this.#lastBatchAt = Date.now();
+    const t0 = performance.now();
     const poison = this.#applier!.apply(batch.events);
+    this.batchTimes.observe(performance.now() - t0);
     if (poison) {
       this.#fail({ message: poison.message, seq: poison.event.seq, type: poison.event.type, at: new Date().toISOString() });
       throw new Error("halted");

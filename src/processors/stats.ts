@@ -36,6 +36,8 @@ export class StatsReporter {
       walBytes: r.walBytes,
       deadLetters: r.skipped,
       outbox: r.outboxPending,
+      batchMs: r.batchTimes.snapshot(),
+      ...(r.lastTrouble ? { trouble: r.lastTrouble } : {}),
     };
   }
 

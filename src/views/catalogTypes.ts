@@ -70,4 +70,8 @@ export interface VersionStats {
   walBytes?: number;
   deadLetters?: number;
   outbox?: number;
+  /** Batch apply durations: cumulative counts per upper bound in ms (Prometheus-style), with sum and count. */
+  batchMs?: { le: number[]; counts: number[]; sum: number; count: number };
+  /** Last transient trouble (NATS or SQLite), if any. */
+  trouble?: string;
 }

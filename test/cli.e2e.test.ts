@@ -1,0 +1,94 @@
+import { describe, it, expect } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { kappa } from "./support/cli.js";
+import { DevProcess, pidAlive } from "./support/dev.js";
+import { waitFor } from "./support/env.js";
+import { generateOrders } from "../examples/orders/generate.js";
+import { referenceTotals } from "./support/reference.js";
+
+describe("the kappa binary, as a user runs it", () => {
+  it("runs dev, appends, deploys, queries, and stops cleanly on Ctrl-C", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kappa-e2e-"));
+    const dataDir = join(dir, ".kappa");
+    const k = (...args: string[]) => kappa(["--data-dir", dataDir, ...args]);
+    try {
+      await using dev = await DevProcess.start(dataDir);
+      expect(dev.natsPid).toBeGreaterThan(0);
+
+      // The same --id twice is stored once.
+      const a1 = k("--json", "append", "order.placed", '{"order":"o1","user":"alice","product":"p1","amount":10,"quantity":1}', "--id", "o1:placed");
+      const a2 = k("--json", "append", "order.placed", '{"order":"o1","user":"alice","product":"p1","amount":10,"quantity":1}', "--id", "o1:placed");
+      expect(a1.code).toBe(0);
+      expect(JSON.parse(a1.stdout)).toEqual({ seq: 1, duplicate: false });
+      expect(JSON.parse(a2.stdout)).toEqual({ seq: 1, duplicate: true });
+
+      // A file with one malformed line: an error naming the line, and nothing from the file is published.
+      const bad = join(dir, "bad.ndjson");
+      writeFileSync(bad, '{"type":"order.placed","data":{"user":"bob","amount":1}}\n{"type":"order.placed","data":{"user":"bob","amount":2}}\n{"type":"order.placed","data":{"user":"bob" "amount":3}}\n');
+      const r = k("append", "--file", bad);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/line 3: invalid JSON/);
+      expect(r.stderr).toMatch(/nothing was published/);
+      expect(JSON.parse(k("--json", "log", "info").stdout).messages).toBe(1);
+
+      // Many events through stdin, then deploy --wait and a query whose answer we know.
+      const events = [...generateOrders(3000, 5)];
+      const file = join(dir, "orders.ndjson");
+      writeFileSync(file, events.map((e) => JSON.stringify(e)).join("\n"));
+      const app = kappa(["--data-dir", dataDir, "append"], { input: events.map((e) => JSON.stringify(e)).join("\n") });
+      expect(app.code).toBe(0);
+      expect(app.stdout).toMatch(/appended 3,000 events, seq 2–3001/);
+      const dep = k("deploy", resolve("examples/orders/orders_by_user.ts"), "--wait");
+      expect(dep.code).toBe(0);
+      expect(dep.stdout).toMatch(/v1 caught up — live/);
+      const q = k("--json", "query", "orders_by_user", "SELECT user_id, orders, amount FROM totals ORDER BY user_id");
+      expect(q.code).toBe(0);
+      const answer = JSON.parse(q.stdout) as { processor: string; version: number; seq: number; rows: unknown[] };
+      expect(answer.processor).toBe("orders_by_user");
+      expect(answer.version).toBe(1);
+      expect(answer.seq).toBe(3001);
+      const ref = referenceTotals([{ type: "order.placed", id: "o1:placed", data: { user: "alice", amount: 10 } }, ...events]);
+      expect(answer.rows).toEqual(ref);
+
+      // Named query with a bound parameter, CSV output.
+      const top = k("query", "orders_by_user", "top_users", "--param", "n=2", "--format", "csv");
+      expect(top.stdout.trim().split("\n")).toHaveLength(3);
+
+      // status --json and a refused write.
+      const st = JSON.parse(k("--json", "status").stdout) as { nats: string; processors: { name: string; live: number }[] };
+      expect(st.nats).toBe("ok");
+      expect(st.processors[0]).toMatchObject({ name: "orders_by_user", live: 1 });
+      const del = k("query", "orders_by_user", "DELETE FROM totals");
+      expect(del.code).not.toBe(0);
+      expect(del.stderr).toMatch(/only SELECT/);
+
+      // Errors: one line, a hint, non-zero; --json errors are JSON on stdout.
+      const unknown = k("--json", "query", "nope", "SELECT 1");
+      expect(unknown.code).not.toBe(0);
+      expect(JSON.parse(unknown.stdout)).toMatchObject({ error: "NOT_FOUND" });
+      const badOffset = k("replay", "orders_by_user", "--from", "yesterday");
+      expect(badOffset.code).not.toBe(0);
+      expect(badOffset.stderr).toMatch(/offset "yesterday" is not understood\n {2}hint: an offset is a sequence number/);
+
+      // Ctrl-C stops the worker and the embedded server.
+      expect(await dev.stop("SIGINT")).toBe(0);
+      await waitFor(() => !pidAlive(dev.natsPid), 10_000, "nats-server gone");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("says clearly when NATS is not there", () => {
+    const dir = mkdtempSync(join(tmpdir(), "kappa-e2e-"));
+    try {
+      const r = kappa(["--data-dir", dir, "--nats", "nats://127.0.0.1:1", "log", "info"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/cannot reach NATS at nats:\/\/127.0.0.1:1/);
+      expect(r.stderr).toMatch(/hint: start one with `kappa dev`/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
