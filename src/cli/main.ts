@@ -7,6 +7,8 @@ import { registerLifecycle } from "./commands/lifecycle.js";
 import { registerQuery } from "./commands/query.js";
 import { registerRun } from "./commands/run.js";
 import { registerExtras } from "./commands/extras.js";
+import { registerVerify } from "./commands/verify.js";
+import { registerDlq } from "./commands/dlq.js";
 import { reportError } from "./output.js";
 
 /** Builds the `kappa` program: global options and one subcommand per file under commands/. */
@@ -34,6 +36,8 @@ export function buildProgram(): Command {
   registerLifecycle(program);
   registerQuery(program);
   registerRun(program);
+  registerVerify(program);
+  registerDlq(program);
   registerExtras(program);
   return program;
 }

@@ -12,3 +12,5 @@ export * from "./outbox.js";
 export * from "./derived.js";
 export * from "./worker.js";
 export * from "./deploy.js";
+export * from "./shadow.js";
+export * from "./verify.js";

@@ -24,6 +24,8 @@ export interface RunnerDeps {
   /** Where ctx.emit output goes (stream and subject prefix); emits stay in the outbox when absent. */
   output?: InputSpec;
   limits?: Partial<BatchLimits>;
+  /** How long a write waits for a SQLite lock before it counts as a transient failure (default 5000 ms). */
+  busyTimeoutMs?: number;
   /** Called once, the first time the version has applied everything in the log. */
   onCaughtUp: () => void;
   /** Called when the version cannot go on (a poison event under "halt", a failed migration). */
@@ -87,7 +89,7 @@ export class VersionRunner {
   /** Opens the view file (running migrations) and starts following the log. */
   async start(): Promise<void> {
     try {
-      this.#writer = ViewWriter.open(this.deps.dataDir.viewFile(this.name, this.version), { processor: this.name, version: this.version, codeHash: this.record.codeHash }, this.def.schema);
+      this.#writer = ViewWriter.open(this.deps.dataDir.viewFile(this.name, this.version), { processor: this.name, version: this.version, codeHash: this.record.codeHash }, this.def.schema, { busyTimeoutMs: this.deps.busyTimeoutMs });
     } catch (err) {
       if (isTransientSqliteError(err) || (err as { code?: string }).code === "VIEW_OPEN_FAILED") return this.#retryLater(err);
       return this.#fail({ message: messageOf(err), at: new Date().toISOString() });

@@ -17,6 +17,8 @@ export interface WorkerOptions {
   spec: StreamSpec;
   dataDir: DataDir;
   limits?: Partial<BatchLimits>;
+  /** How long a view write waits for a SQLite lock before it is retried (default 5000 ms). */
+  busyTimeoutMs?: number;
   /** One line per notable thing (deploys seen, catch-ups, failures, retries). */
   log?: (line: string) => void;
 }
@@ -119,6 +121,7 @@ export class Worker {
       input,
       output: { stream: derived, prefix: outputPrefix(name, v.version) },
       limits: this.opts.limits,
+      busyTimeoutMs: this.opts.busyTimeoutMs,
       onCaughtUp: () => {
         this.#log(`${key}: caught up at ${runner.checkpoint}`);
         markCaughtUp(this.catalog, name, v.version).catch((err) => this.#log(`${key}: cannot record catch-up: ${messageOf(err)}`));

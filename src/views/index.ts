@@ -11,3 +11,4 @@ export * from "./readOnly.js";
 export * from "./queryPool.js";
 export * from "./query.js";
 export * from "./leases.js";
+export * from "./compare.js";

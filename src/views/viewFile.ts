@@ -54,14 +54,14 @@ export class ViewWriter {
   }
 
   /** Opens (creating if needed) a view file and applies Kappa's and the processor's migrations. */
-  static open(path: string, id: ViewIdentity, schema: readonly string[]): ViewWriter {
+  static open(path: string, id: ViewIdentity, schema: readonly string[], opts: { busyTimeoutMs?: number } = {}): ViewWriter {
     let db: Db;
     try {
       mkdirSync(dirname(path), { recursive: true });
       db = new Database(path);
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = NORMAL");
-      db.pragma("busy_timeout = 5000");
+      db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
     } catch (err) {
       throw new UnavailableError("VIEW_OPEN_FAILED", `cannot open view file ${path}: ${messageOf(err)}`, {
         hint: "check that the data directory is writable and the disk is not full (--data-dir)",

@@ -5,7 +5,7 @@ import { jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { NatsServer, connectNats, ensureStream, appendEvents, DEFAULT_STREAM, type StreamSpec } from "../../src/log/index.js";
 import { Catalog, DataDir, type ProcessorRecord } from "../../src/views/index.js";
-import { Worker } from "../../src/processors/index.js";
+import { Worker, type WorkerOptions } from "../../src/processors/index.js";
 import { generateOrders, type OrderEvent } from "../../examples/orders/generate.js";
 
 /** A real nats-server on a free port with a temp store, a connection, and a temp data dir; all removed on dispose. */
@@ -44,8 +44,8 @@ export class TestEnv {
     return evs;
   }
 
-  async startWorker(dataDir = this.dataDir, log?: (l: string) => void): Promise<Worker> {
-    const w = await Worker.start({ nc: this.nc, spec: this.spec, dataDir, log });
+  async startWorker(dataDir = this.dataDir, log?: (l: string) => void, extra: Partial<WorkerOptions> = {}): Promise<Worker> {
+    const w = await Worker.start({ nc: this.nc, spec: this.spec, dataDir, log, ...extra });
     this.workers.push(w);
     return w;
   }
