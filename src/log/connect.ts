@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { UnavailableError, InputError, messageOf } from "../errors.js";
+import "./transportPatch.js";
 
 /** How to reach NATS: a URL plus the usual credentials and TLS files. */
 export interface NatsOptions {

@@ -127,6 +127,15 @@ export class VersionRunner {
     });
   }
 
+  /** Drops the current consumer and reads again from the checkpoint (after a reconnect, say), instead of waiting for missed heartbeats. */
+  async restartReading(): Promise<void> {
+    if (this.#stopped || this.#failed || !this.#writer || !this.#sub) return;
+    const old = this.#sub;
+    this.#sub = undefined;
+    await old.stop().catch(() => {});
+    await this.#subscribe();
+  }
+
   #onBatch(batch: LogBatch): void {
     this.#lastBatchAt = Date.now();
     const t0 = performance.now();

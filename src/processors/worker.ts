@@ -68,7 +68,32 @@ export class Worker {
     const watch = await this.catalog.watch((r) => this.#enqueue(r));
     this.#stopWatch = watch.stop;
     this.#cleanup = setInterval(() => this.#deleteRetired(), 1000);
+    void this.#watchConnection();
     this.#stats = new StatsReporter(this.catalog, this.jsm, this.opts.spec.stream, this.runners, (m) => this.#log(m));
+  }
+
+  /** After NATS comes back, every runner reads again from its checkpoint at once. */
+  async #watchConnection(): Promise<void> {
+    for await (const s of this.opts.nc.status()) {
+      if (this.#closed) return;
+      if (s.type === "disconnect") this.#log(`NATS disconnected — views keep serving from SQLite; reconnecting`);
+      if (s.type === "reconnect") {
+        this.#log(`NATS reconnected — resuming every version from its checkpoint`);
+        for (const r of this.runners.values()) void r.restartReading();
+      }
+    }
+  }
+
+  /** Retries a catalog write until it succeeds or the worker stops (NATS may be down for a while). */
+  #persist(what: string, write: () => Promise<unknown>): void {
+    const attempt = (n: number): void => {
+      write().catch((err) => {
+        if (this.#closed) return;
+        this.#log(`${what}: ${messageOf(err)} — retrying`);
+        setTimeout(() => attempt(n + 1), Math.min(5000, 200 * 2 ** Math.min(n, 5)));
+      });
+    };
+    attempt(0);
   }
 
   #log(line: string): void {
@@ -124,11 +149,11 @@ export class Worker {
       busyTimeoutMs: this.opts.busyTimeoutMs,
       onCaughtUp: () => {
         this.#log(`${key}: caught up at ${runner.checkpoint}`);
-        markCaughtUp(this.catalog, name, v.version).catch((err) => this.#log(`${key}: cannot record catch-up: ${messageOf(err)}`));
+        this.#persist(`${key}: recording catch-up`, () => markCaughtUp(this.catalog, name, v.version));
       },
       onFailed: (f) => {
         this.#log(`${key}: FAILED ${f.seq ? `at event ${f.seq} (${f.type}) ` : ""}— ${f.message}`);
-        markFailed(this.catalog, name, v.version, f).catch((err) => this.#log(`${key}: cannot record failure: ${messageOf(err)}`));
+        this.#persist(`${key}: recording failure`, () => markFailed(this.catalog, name, v.version, f));
       },
       onTrouble: (m) => this.#log(m),
     });
