@@ -91,4 +91,31 @@ describe("the kappa binary, as a user runs it", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("gives one clear line and a hint for a wrong stream, a bad name, an unwritable data dir and a missing nats-server", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kappa-e2e-"));
+    const dataDir = join(dir, ".kappa");
+    try {
+      await using dev = await DevProcess.start(dataDir);
+      const wrongStream = kappa(["--data-dir", dataDir, "--stream", "NOPE", "log", "info"]);
+      expect(wrongStream.code).not.toBe(0);
+      expect(wrongStream.stderr).toBe("kappa: stream NOPE not found\n  hint: append an event first (`kappa append`), run `kappa dev`, or pass --stream with the right name\n");
+      const escape = kappa(["--data-dir", dataDir, "query", "../../etc", "SELECT 1"]);
+      expect(escape.code).toBe(2);
+      expect(escape.stderr).toMatch(/"..\/..\/etc" is not a valid processor name\n {2}hint: use 1–64 lowercase letters/);
+      const badFlag = kappa(["--data-dir", dataDir, "query", "x", "SELECT 1", "--limit", "lots"]);
+      expect(badFlag.code).not.toBe(0);
+      expect(badFlag.stderr).toMatch(/--limit lots is not a positive integer/);
+      writeFileSync(join(dir, "afile"), "");
+      const unwritable = kappa(["--nats", dev.nats, "--data-dir", join(dir, "afile", "sub"), "run"]);
+      expect(unwritable.code).not.toBe(0);
+      expect(unwritable.stderr).toMatch(/^kappa: cannot write .*afile\/sub: a part of the path is not a directory\n {2}hint: pass a writable --data-dir/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const noServer = kappa(["--data-dir", join(dir, "x"), "dev"], { env: { KAPPA_NATS_SERVER: "/nonexistent/nats-server" } });
+    expect(noServer.code).not.toBe(0);
+    expect(noServer.stderr).toMatch(/KAPPA_NATS_SERVER points at \/nonexistent\/nats-server, which does not exist\n {2}hint: install it with `sudo apt-get install -y nats-server`/);
+    rmSync(join(dir, "x"), { recursive: true, force: true });
+  });
 });

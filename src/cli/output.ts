@@ -24,9 +24,10 @@ export function renderCsv(columns: string[], rows: Record<string, unknown>[]): s
 
 /** One line for stderr: the reason and the hint. Under --json, the error as JSON on stdout. */
 export function reportError(err: unknown, json: boolean): number {
-  const code = err instanceof KappaError ? err.code : "ERROR";
-  const hint = err instanceof KappaError ? err.hint : undefined;
-  const message = messageOf(err);
+  const fsWhy = fileSystemProblem(err);
+  const code = err instanceof KappaError ? err.code : fsWhy ? "DATA_DIR_UNWRITABLE" : "ERROR";
+  const hint = err instanceof KappaError ? err.hint : fsWhy?.hint;
+  const message = fsWhy?.message ?? messageOf(err);
   if (json) printJson({ error: code, message, ...(hint ? { hint } : {}) });
   else process.stderr.write(`kappa: ${message}${hint ? `\n  hint: ${hint}` : ""}\n`);
   if (process.env.KAPPA_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
@@ -45,4 +46,24 @@ export function fmtEta(seconds: number | null): string {
   if (seconds < 60) return `${Math.ceil(seconds)}s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m${Math.round(seconds % 60)}s`;
   return `${Math.floor(seconds / 3600)}h${Math.round((seconds % 3600) / 60)}m`;
+}
+
+const FS_PROBLEMS: Record<string, string> = {
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "read-only file system",
+  ENOSPC: "no space left on the device",
+  ENOTDIR: "a part of the path is not a directory",
+  EISDIR: "is a directory",
+};
+
+/** Turns a raw file-system error into a sentence about the data directory. */
+function fileSystemProblem(err: unknown): { message: string; hint: string } | undefined {
+  const e = err as NodeJS.ErrnoException;
+  const why = e?.code ? FS_PROBLEMS[e.code] : undefined;
+  if (!why) return undefined;
+  return {
+    message: `cannot write ${e.path ?? "the data directory"}: ${why}`,
+    hint: e.code === "ENOSPC" ? "free disk space, or pass --data-dir on another disk" : "pass a writable --data-dir (env KAPPA_DATA_DIR)",
+  };
 }

@@ -1,5 +1,5 @@
 import { messageOf } from "../errors.js";
-import { Catalog, readCatalogCache, type RecordSource } from "../views/index.js";
+import { Catalog, readCatalogCache, validateProcessorName, type RecordSource } from "../views/index.js";
 import type { CliContext } from "./context.js";
 
 /** Processor records from the catalog, or from the data dir's copy when NATS does not answer (queries keep working in an outage). */
@@ -14,6 +14,7 @@ export function recordSource(ctx: CliContext, onFallback?: (why: string) => void
         return null;
       }));
   return async (name) => {
+    validateProcessorName(name);
     const cat = await open();
     if (cat) {
       try {

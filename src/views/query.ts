@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { InputError, KappaError, NotFoundError } from "../errors.js";
 import type { ProcessorRecord } from "./catalogTypes.js";
-import { DataDir } from "./paths.js";
+import { DataDir, validateProcessorName } from "./paths.js";
 import { assertReadOnlySql } from "./readOnly.js";
 import { takeLease } from "./leases.js";
 import { readCheckpoint } from "./viewFile.js";
@@ -51,6 +51,7 @@ export function targetVersion(rec: ProcessorRecord, version?: number): number {
 
 /** Runs a read-only query against the live (or a given) version, in a stoppable thread, holding a reader lease. */
 export async function queryView(dataDir: DataDir, records: RecordSource, pool: QueryPool, req: QueryRequest): Promise<QueryAnswer> {
+  validateProcessorName(req.processor);
   const timeoutMs = req.timeoutMs ?? 5000;
   const deadline = Date.now() + timeoutMs;
   const rec = await records(req.processor);

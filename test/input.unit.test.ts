@@ -1,0 +1,96 @@
+import { describe, it, expect } from "vitest";
+import { parseEventLine, parseOffset, typeMatches, validateEventType } from "../src/log/index.js";
+import { DataDir, validateProcessorName, parseVersion, assertReadOnlySql } from "../src/views/index.js";
+import { validateDefinition } from "../src/processors/index.js";
+
+const opts = { maxBytes: 1024 };
+
+describe("append input is checked line by line, with the line named", () => {
+  it.each([
+    ['{"type":"a.b","data":{"x":1}', /line 7: invalid JSON/],
+    ["[1,2]", /line 7: not a JSON object/],
+    ['{"type":"order placed","data":{}}', /line 7: "order placed" is not a valid event type/],
+    ['{"type":"a.>","data":{}}', /line 7: "a.>" is not a valid event type/],
+    ['{"type":"a","data":5}', /line 7: the event's data is not a JSON object/],
+    ['{"data":{}}', /line 7: expected an envelope/],
+    [JSON.stringify({ type: "a", data: { blob: "x".repeat(2000) } }), /line 7: event is \d+ bytes, above the server's limit of 1024/],
+  ])("%s", (line, message) => {
+    expect(() => parseEventLine(line, 7, opts)).toThrow(message);
+  });
+
+  it("takes the idempotency key from --id-field, nested fields too", () => {
+    const ev = parseEventLine('{"order":{"id":"o-9"},"amount":3}', 1, { ...opts, type: "order.placed", idField: "order.id" });
+    expect(ev).toEqual({ type: "order.placed", json: '{"order":{"id":"o-9"},"amount":3}', id: "o-9" });
+    expect(() => parseEventLine('{"amount":3}', 4, { ...opts, type: "x", idField: "order.id" })).toThrow(/line 4: field order.id/);
+  });
+
+  it("parses offsets and refuses nonsense with a hint", () => {
+    expect(parseOffset("start")).toEqual({ kind: "start" });
+    expect(parseOffset("end")).toEqual({ kind: "end" });
+    expect(parseOffset("42")).toEqual({ kind: "seq", seq: 42 });
+    expect(parseOffset("2026-01-02T03:04:05Z")).toEqual({ kind: "time", time: "2026-01-02T03:04:05.000Z" });
+    expect(() => parseOffset("0")).toThrow(/not a valid sequence/);
+    expect(() => parseOffset("soon")).toThrow(/not understood/);
+  });
+
+  it("matches event types with NATS wildcards", () => {
+    expect(typeMatches("order.*", "order.placed")).toBe(true);
+    expect(typeMatches("order.*", "order.placed.eu")).toBe(false);
+    expect(typeMatches("order.>", "order.placed.eu")).toBe(true);
+    expect(typeMatches("order.>", "order")).toBe(false);
+    expect(() => validateEventType("a..b")).toThrow();
+  });
+});
+
+describe("names cannot escape the data directory", () => {
+  it.each(["../etc", "a/b", "A", "", "x".repeat(65), "a.b", "..", "名前"])("processor name %j is refused", (name) => {
+    expect(() => validateProcessorName(name)).toThrow(/not a valid processor name/);
+  });
+
+  it("refuses versions that are not positive integers", () => {
+    for (const v of ["0", "-1", "1.5", "../1", "v", "1e3"]) expect(() => parseVersion(v)).toThrow(/not a valid version/);
+    expect(parseVersion("v3")).toBe(3);
+  });
+
+  it("builds paths only under the data dir", () => {
+    const d = new DataDir("/data");
+    expect(d.viewFile("orders", 3)).toBe("/data/views/orders/v3.sqlite");
+    expect(() => d.viewFile("../../etc", 1)).toThrow();
+    expect(() => d.codeFile("../x", "js")).toThrow();
+  });
+});
+
+describe("the query path refuses anything that is not a read", () => {
+  it.each([
+    ["INSERT INTO t VALUES (1)", /only SELECT/],
+    ["update t set a = 1", /only SELECT/],
+    ["DELETE FROM t", /only SELECT/],
+    ["CREATE TABLE x (a)", /only SELECT/],
+    ["DROP TABLE t", /only SELECT/],
+    ["ATTACH DATABASE '/tmp/x' AS x", /only SELECT/],
+    ["SELECT * FROM t; ATTACH '/tmp/x' AS y", /ATTACH is not allowed/],
+    ["PRAGMA journal_mode = DELETE", /only SELECT/],
+    ["SELECT * FROM pragma_table_info('t') WHERE 1; PRAGMA x=1", /PRAGMA is not allowed/],
+    ["VACUUM INTO '/tmp/copy.db'", /only SELECT/],
+    ["SELECT load_extension('/tmp/evil.so')", /loading extensions is not allowed/],
+    ["WITH x AS (SELECT 1) DELETE FROM t", /read-only/],
+    ["", /empty/],
+  ])("%s", (sql, message) => {
+    expect(() => assertReadOnlySql(sql)).toThrow(message);
+  });
+
+  it("lets reads through, including words inside strings and comments", () => {
+    for (const sql of ["SELECT 'delete me' AS s", "-- drop table\nSELECT 1", "WITH a AS (SELECT 1 AS n) SELECT * FROM a", "SELECT replace(name, 'a', 'b') FROM t", "SELECT update_count FROM t"]) {
+      expect(() => assertReadOnlySql(sql)).not.toThrow();
+    }
+  });
+});
+
+describe("processor definitions are checked with every problem named", () => {
+  it("names each problem", () => {
+    expect(() => validateDefinition({ name: "Bad-Name", schema: "CREATE TABLE", subjects: ["a b"], onError: "ignore" }, "m.ts")).toThrow(
+      /m.ts is not a valid processor: "Bad-Name" is not a valid processor name \(use \[a-z0-9_\]\); `schema` must be a list of SQL strings; give `apply\(event, ctx\)` or `on: .*"a b" is not a valid subject filter; `onError` must be "halt" or "skip"/,
+    );
+    expect(() => validateDefinition(undefined, "m.ts")).toThrow(/no default export/);
+  });
+});
