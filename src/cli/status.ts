@@ -64,7 +64,11 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
       const logHead = v.source ? stats?.logHead ?? null : head ?? stats?.logHead ?? null;
       const lag = stats ? stats.pending : checkpoint !== null && logHead !== null ? Math.max(0, logHead - checkpoint) : null;
       const eps = stats?.eventsPerSec ?? null;
-      const up = v.source ? byName.get(v.source.processor) : undefined;
+      let up = v.source ? byName.get(v.source.processor) : undefined;
+      if (v.source && !up && catalog) {
+        up = (await catalog.get(v.source.processor).catch(() => null))?.record;
+        if (up) byName.set(up.name, up);
+      }
       versions.push({
         version: v.version,
         state: v.state,

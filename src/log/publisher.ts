@@ -59,11 +59,12 @@ export class PipelinedPublisher {
   }
 
   /** Publishes without waiting for window space; callers that bound their own window use this. */
-  publishNow(subject: string, data: Uint8Array, msgId: string): Promise<PubResult> {
+  publishNow(subject: string, data: Uint8Array, msgId: string, extraHeaders?: Record<string, string>): Promise<PubResult> {
     if (this.#closed) return Promise.reject(new KappaError("PUBLISHER_CLOSED", "publisher is closed"));
     const token = this.#next++;
     const h = makeHeaders();
     h.set("Nats-Msg-Id", msgId);
+    if (extraHeaders) for (const [k, v] of Object.entries(extraHeaders)) h.set(k, v);
     return new Promise<PubResult>((resolve, reject) => {
       this.#inflight.set(token, { resolve, reject, subject, at: Date.now() });
       try {

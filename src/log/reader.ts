@@ -28,6 +28,9 @@ export interface BatchLimits {
   maxMs: number;
 }
 
+/** Header carrying an event's own time when it differs from when the log stored it (events derived by a processor). */
+export const TIME_HEADER = "Kappa-Time";
+
 export const DEFAULT_LIMITS: BatchLimits = { maxEvents: 5000, maxBytes: 8 * 1024 * 1024, maxMs: 50 };
 
 /** What to read: where to start and which event types. */
@@ -122,11 +125,12 @@ export class LogSubscription {
     try {
       const info = m.info;
       if (this.#events.length === 0) this.#openedAt = Date.now();
+      const h = m.headers;
       this.#events.push({
         seq: m.seq,
         type: m.subject.slice(this.#prefixLen),
-        time: new Date(Math.floor(info.timestampNanos / 1e6)).toISOString(),
-        id: m.headers?.get("Nats-Msg-Id") ?? "",
+        time: h?.get(TIME_HEADER) || new Date(Math.floor(info.timestampNanos / 1e6)).toISOString(),
+        id: h?.get("Nats-Msg-Id") ?? "",
         data: m.data,
       });
       this.#bytes += m.data.length;

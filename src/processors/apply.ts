@@ -1,6 +1,6 @@
 import type { Statement } from "better-sqlite3";
 import { messageOf } from "../errors.js";
-import { typeMatcher, typeMatches, type RawEvent } from "../log/index.js";
+import { typeMatcher, typeMatches, validateEventType, type RawEvent } from "../log/index.js";
 import type { ViewWriter } from "../views/index.js";
 import type { Handler, KappaEvent, ProcessorContext, ProcessorDefinition } from "./define.js";
 import { seededRandom, type Random } from "./random.js";
@@ -51,7 +51,7 @@ export class BatchApplier {
     this.#writer = writer;
     this.#def = def;
     this.#matches = typeMatcher(def.subjects);
-    this.#outbox = writer.db.prepare("INSERT INTO kappa_outbox (seq, idx, type, data) VALUES (?, ?, ?, ?)");
+    this.#outbox = writer.db.prepare("INSERT INTO kappa_outbox (seq, idx, type, time, data) VALUES (?, ?, ?, ?, ?)");
     this.#deadLetter = writer.db.prepare("INSERT OR REPLACE INTO kappa_dead_letters (seq, type, time, id, data, error) VALUES (?, ?, ?, ?, ?, ?)");
     this.#ctx = {
       db: writer.db,
@@ -148,6 +148,7 @@ export class BatchApplier {
   #emit(type: string, data: unknown): void {
     const ev = this.#current;
     if (!ev) throw new Error("ctx.emit() is only available while applying an event");
-    this.#outbox.run(ev.seq, this.#emitted++, type, JSON.stringify(data ?? null));
+    validateEventType(type);
+    this.#outbox.run(ev.seq, this.#emitted++, type, ev.time, JSON.stringify(data ?? null));
   }
 }

@@ -6,6 +6,8 @@ import { Catalog, registerVersion, type Registered, type NewVersion } from "../v
 import { bundleProcessor } from "./bundle.js";
 import { CodeStore, hashCode } from "./codeStore.js";
 import { loadProcessor } from "./load.js";
+import { checkSqlProcessor } from "./sqlProcessor.js";
+import { basename } from "node:path";
 import { subjectsOf } from "./validate.js";
 import { derivedStreamName, ensureDerivedStream } from "./derived.js";
 import type { ProcessorDefinition } from "./define.js";
@@ -46,7 +48,9 @@ async function resolveSource(catalog: Catalog, def: ProcessorDefinition): Promis
 /** `kappa deploy`: bundles the module, stores its code by hash, and registers a new view version. */
 export async function deployModule(nc: NatsConnection, spec: StreamSpec, modulePath: string, opts: { from?: string; promote?: boolean } = {}): Promise<DeployResult> {
   const bundle = await bundleProcessor(modulePath);
-  const def = await loadProcessor({ hash: hashCode(bundle.text), kind: bundle.kind, text: bundle.text });
+  const origin = basename(modulePath);
+  if (bundle.kind === "sql") checkSqlProcessor(bundle.text, origin);
+  const def = await loadProcessor({ hash: hashCode(bundle.text), kind: bundle.kind, text: bundle.text }, undefined, origin);
   await ensureStream(nc, spec);
   const catalog = await Catalog.open(nc, spec.stream);
   const code = await CodeStore.open(nc, spec.stream);
@@ -57,6 +61,7 @@ export async function deployModule(nc: NatsConnection, spec: StreamSpec, moduleP
   const reg = await registerVersion(catalog, def.name, {
     codeHash,
     codeKind: bundle.kind,
+    origin,
     ...start,
     subjects: subjectsOf(def),
     promote: opts.promote,
@@ -74,12 +79,13 @@ export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, proc
   const basis = rec.versions[String(base)];
   if (!basis) throw new InputError(`${processor} has no version ${base}`, { hint: `see \`kappa status ${processor}\`` });
   const code = await CodeStore.open(nc, spec.stream);
-  const def = await loadProcessor(await code.get(basis.codeHash, basis.codeKind));
+  const def = await loadProcessor(await code.get(basis.codeHash, basis.codeKind), undefined, basis.origin);
   const source = await resolveSource(catalog, def);
   const start = await resolveStart(nc, source ? derivedStreamName(spec.stream) : spec.stream, opts.from);
   const reg = await registerVersion(catalog, processor, {
     codeHash: basis.codeHash,
     codeKind: basis.codeKind,
+    ...(basis.origin ? { origin: basis.origin } : {}),
     ...start,
     subjects: basis.subjects,
     promote: opts.promote,

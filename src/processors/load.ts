@@ -10,12 +10,12 @@ import type { ProcessorDefinition } from "./define.js";
 const loaded = new Map<string, ProcessorDefinition>();
 
 /** Turns stored code into a processor definition: imports a JS bundle, parses a SQL processor. Cached by hash. */
-export async function loadProcessor(code: StoredCode, cacheDir?: string): Promise<ProcessorDefinition> {
+export async function loadProcessor(code: StoredCode, cacheDir?: string, origin?: string): Promise<ProcessorDefinition> {
   const hit = loaded.get(code.hash);
   if (hit) return hit;
   let def: ProcessorDefinition;
   if (code.kind === "sql") {
-    def = parseSqlProcessor(code.text, `code ${code.hash.slice(0, 12)}.sql`);
+    def = parseSqlProcessor(code.text, origin ?? `code ${code.hash.slice(0, 12)}.sql`);
   } else {
     const file = join(cacheDir ?? join(tmpdir(), "kappa-code"), `${code.hash}.mjs`);
     writeAtomically(file, code.text);

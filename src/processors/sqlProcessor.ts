@@ -1,4 +1,4 @@
-import type { Statement } from "better-sqlite3";
+import Database, { type Statement } from "better-sqlite3";
 import { InputError, KappaError, messageOf } from "../errors.js";
 import { validateDefinition } from "./validate.js";
 import type { KappaEvent, ProcessorContext, ProcessorDefinition, Handler } from "./define.js";
@@ -11,23 +11,7 @@ import type { KappaEvent, ProcessorContext, ProcessorDefinition, Handler } from 
  * (`:customer__id`).
  */
 export function parseSqlProcessor(text: string, origin: string): ProcessorDefinition {
-  const header: Record<string, string> = {};
-  const sections: { kind: "schema" | "on" | "query"; arg: string; body: string[]; line: number }[] = [];
-  let current: (typeof sections)[number] | undefined;
-  text.split(/\r?\n/).forEach((line, i) => {
-    const h = /^--\s*kappa:\s*([a-z_]+)\s*=\s*(.*?)\s*$/i.exec(line);
-    if (h) return void (header[h[1]!.toLowerCase()] = h[2]!);
-    const s = /^--\s*(schema|on|query)\b\s*(\S*)\s*$/i.exec(line);
-    if (s) {
-      current = { kind: s[1]!.toLowerCase() as "schema" | "on" | "query", arg: s[2] ?? "", body: [], line: i + 1 };
-      sections.push(current);
-      return;
-    }
-    if (current) current.body.push(line);
-    else if (line.trim() && !line.trim().startsWith("--")) {
-      throw new InputError(`${origin}:${i + 1}: SQL before the first section`, { hint: "start sections with `-- schema`, `-- on <type>` or `-- query <name>`", code: "BAD_PROCESSOR" });
-    }
-  });
+  const { header, sections } = parseSections(text, origin);
   const schema: string[] = [];
   const on: Record<string, Handler> = {};
   const queries: Record<string, string> = {};
@@ -55,6 +39,65 @@ export function parseSqlProcessor(text: string, origin: string): ProcessorDefini
     ...(Object.keys(queries).length ? { queries } : {}),
   };
   return validateDefinition(def, origin);
+}
+
+/**
+ * Checks a SQL processor before it is deployed: runs its schema in a scratch database and prepares
+ * every statement and query, so syntax errors and unknown tables fail the deploy, not the first event.
+ */
+export function checkSqlProcessor(text: string, origin: string): void {
+  const def = parseSqlProcessor(text, origin);
+  const { sections } = parseSections(text, origin);
+  const db = new Database(":memory:");
+  try {
+    for (const sql of def.schema) {
+      try {
+        db.exec(sql);
+      } catch (err) {
+        throw new InputError(`${origin}: schema failed: ${messageOf(err)}`, { hint: "fix the schema section", code: "BAD_PROCESSOR" });
+      }
+    }
+    for (const sec of sections.filter((x) => x.kind !== "schema")) {
+      const stmts = sec.kind === "on" ? splitStatements(sec.body.join("\n")) : [sec.body.join("\n").trim().replace(/;\s*$/, "")];
+      for (const sql of stmts) {
+        try {
+          db.prepare(sql);
+        } catch (err) {
+          throw new InputError(`${origin}:${sec.line} (${sec.kind} ${sec.arg}): \`${sql.replace(/\s+/g, " ").slice(0, 120)}\`: ${messageOf(err)}`, { hint: "fix the statement and deploy again", code: "BAD_PROCESSOR" });
+        }
+      }
+    }
+  } finally {
+    db.close();
+  }
+}
+
+interface Section {
+  kind: "schema" | "on" | "query";
+  arg: string;
+  body: string[];
+  line: number;
+}
+
+function parseSections(text: string, origin: string): { header: Record<string, string>; sections: Section[] } {
+  const header: Record<string, string> = {};
+  const sections: Section[] = [];
+  let current: Section | undefined;
+  text.split(/\r?\n/).forEach((line, i) => {
+    const h = /^--\s*kappa:\s*([a-z_]+)\s*=\s*(.*?)\s*$/i.exec(line);
+    if (h) return void (header[h[1]!.toLowerCase()] = h[2]!);
+    const s = /^--\s*(schema|on|query)\b\s*(\S*)\s*$/i.exec(line);
+    if (s) {
+      current = { kind: s[1]!.toLowerCase() as "schema" | "on" | "query", arg: s[2] ?? "", body: [], line: i + 1 };
+      sections.push(current);
+      return;
+    }
+    if (current) current.body.push(line);
+    else if (line.trim() && !line.trim().startsWith("--")) {
+      throw new InputError(`${origin}:${i + 1}: SQL before the first section`, { hint: "start sections with `-- schema`, `-- on <type>` or `-- query <name>`", code: "BAD_PROCESSOR" });
+    }
+  });
+  return { header, sections };
 }
 
 /** A statement of a SQL processor failed on an event. */

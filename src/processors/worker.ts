@@ -130,7 +130,7 @@ export class Worker {
     const key = `${name}/${v.version}`;
     let def;
     try {
-      def = await loadProcessor(await this.code.get(v.codeHash, v.codeKind), this.opts.dataDir.root + "/code");
+      def = await loadProcessor(await this.code.get(v.codeHash, v.codeKind), this.opts.dataDir.root + "/code", v.origin);
     } catch (err) {
       this.#log(`${key}: cannot load code: ${messageOf(err)}`);
       await markFailed(this.catalog, name, v.version, { message: `cannot load code: ${messageOf(err)}`, at: new Date().toISOString() }).catch(() => {});

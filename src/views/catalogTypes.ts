@@ -14,6 +14,8 @@ export interface VersionRecord {
   version: number;
   codeHash: string;
   codeKind: "js" | "sql";
+  /** The file the code was deployed from (for messages). */
+  origin?: string;
   /** The offset as given (`start`, `end`, a sequence or a time). */
   from: string;
   /** Resolved first sequence to read, when the offset was not a time. */

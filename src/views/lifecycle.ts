@@ -5,6 +5,7 @@ import { Catalog, CatalogConflictError, addHistory, newProcessorRecord, versionO
 export interface NewVersion {
   codeHash: string;
   codeKind: "js" | "sql";
+  origin?: string;
   from: string;
   startSeq?: number;
   startTime?: string;
@@ -39,6 +40,7 @@ export async function registerVersion(catalog: Catalog, name: string, nv: NewVer
       version,
       codeHash: nv.codeHash,
       codeKind: nv.codeKind,
+      ...(nv.origin ? { origin: nv.origin } : {}),
       from: nv.from,
       ...(nv.startSeq !== undefined ? { startSeq: nv.startSeq } : {}),
       ...(nv.startTime !== undefined ? { startTime: nv.startTime } : {}),
