@@ -5,7 +5,7 @@ import { cliContext } from "./support/cli.js";
 import { readOutput } from "./support/derived.js";
 import { WorkerProcess } from "./support/workerProcess.js";
 import { referenceTotals, referenceDigest } from "./support/reference.js";
-import { deployModule, replayProcessor, derivedStreamName, outputPrefix } from "../src/processors/index.js";
+import { deployModule, replayProcessor, outputOf } from "../src/processors/index.js";
 import { digestFile, readCheckpoint } from "../src/views/index.js";
 import { gatherStatus } from "../src/cli/status.js";
 import { tierOf } from "../examples/pipeline/user_spend.js";
@@ -51,9 +51,8 @@ describe("pipelines: processors that emit streams for other processors", () => {
     await env.startWorker();
     await deployChain(env);
     const file = (s: string, v: number) => env.dataDir.viewFile(s, v);
-    const derived = derivedStreamName(env.spec.stream);
-    await waitFor(async () => (await readOutput(env.nc, derived, outputPrefix("order_facts", 1))).length === expectedMovements(events).length, 20_000, "stage 1 output");
-    const out1 = await readOutput(env.nc, derived, outputPrefix("order_facts", 1));
+    await waitFor(async () => (await readOutput(env.nc, outputOf(env.spec.stream, "order_facts", 1))).length === expectedMovements(events).length, 20_000, "stage 1 output");
+    const out1 = await readOutput(env.nc, outputOf(env.spec.stream, "order_facts", 1));
     expect(out1.map(([t, d]) => [t, d])).toEqual(expectedMovements(events));
     await waitFor(async () => {
       const db = (await import("better-sqlite3")).default;
@@ -80,8 +79,8 @@ describe("pipelines: processors that emit streams for other processors", () => {
       await waitFor(() => digestFile(file(s, 1)).digest === digestFile(file(s, 2)).digest, 20_000, `${s} v2 digest equals v1`);
     }
     // v1's output was not disturbed by v2: each version writes its own subjects.
-    expect((await readOutput(env.nc, derived, outputPrefix("order_facts", 1))).length).toBe(out1.length);
-    expect((await readOutput(env.nc, derived, outputPrefix("order_facts", 2))).map(([t, d]) => [t, d])).toEqual(expectedMovements(events));
+    expect((await readOutput(env.nc, outputOf(env.spec.stream, "order_facts", 1))).length).toBe(out1.length);
+    expect((await readOutput(env.nc, outputOf(env.spec.stream, "order_facts", 2))).map(([t, d]) => [t, d])).toEqual(expectedMovements(events));
   });
 
   it("never loses or doubles an emitted event while the worker is killed in a loop", async () => {
@@ -97,9 +96,8 @@ describe("pipelines: processors that emit streams for other processors", () => {
     await using last = WorkerProcess.start(env.server.url, env.dataDir.root);
     await waitFor(() => readCheckpoint(env.dataDir.viewFile("order_facts", 1)) === events.length, 60_000, "stage 1 done");
     const expected = expectedMovements(events);
-    const derived = derivedStreamName(env.spec.stream);
-    await waitFor(async () => (await readOutput(env.nc, derived, outputPrefix("order_facts", 1))).length >= expected.length, 30_000, "outbox drained");
-    const out = await readOutput(env.nc, derived, outputPrefix("order_facts", 1));
+    await waitFor(async () => (await readOutput(env.nc, outputOf(env.spec.stream, "order_facts", 1))).length >= expected.length, 30_000, "outbox drained");
+    const out = await readOutput(env.nc, outputOf(env.spec.stream, "order_facts", 1));
     expect(out.map(([t, d]) => [t, d])).toEqual(expected); // event by event: same order, nothing lost, nothing doubled
     expect(new Set(out.map(([, , id]) => id)).size).toBe(out.length);
     await last.kill("SIGTERM");

@@ -40,8 +40,6 @@ export interface ReadSpec {
   /** First sequence to deliver (≥ 1), or a time; omitted = everything. */
   startSeq?: number;
   startTime?: string;
-  /** One NATS subject filter over event types (JetStream 2.9 allows one per consumer). */
-  typeFilter?: string;
   limits?: Partial<BatchLimits>;
 }
 
@@ -78,10 +76,10 @@ export class LogSubscription {
     const limits = { ...DEFAULT_LIMITS, ...spec.limits };
     let consumer;
     try {
-      consumer = await js.consumers.get(spec.stream, {
-        filter_subjects: `${spec.prefix}.${spec.typeFilter ?? ">"}`,
-        ...startOptions(spec),
-      });
+      // No server-side filter: nats-server 2.9 delivers a filtered consumer that starts at a sequence
+      // (as every ordered consumer does after a reset) at a few hundred events per second. Readers filter
+      // event types themselves; the stream holds only this prefix's subjects.
+      consumer = await js.consumers.get(spec.stream, startOptions(spec));
     } catch (err) {
       throw wrapJsError(err, spec.stream);
     }

@@ -9,7 +9,7 @@ import { loadProcessor } from "./load.js";
 import { checkSqlProcessor } from "./sqlProcessor.js";
 import { basename } from "node:path";
 import { subjectsOf } from "./validate.js";
-import { derivedStreamName, ensureDerivedStream } from "./derived.js";
+import { outputOf, ensureOutputStream } from "./derived.js";
 import type { ProcessorDefinition } from "./define.js";
 
 /** The outcome of a deploy or replay. */
@@ -35,13 +35,14 @@ async function resolveStart(nc: NatsConnection, stream: string, from: string): P
 }
 
 /** For a pipeline stage: the upstream's live version, pinned at deploy time. */
-async function resolveSource(catalog: Catalog, def: ProcessorDefinition): Promise<{ processor: string; version: number } | undefined> {
+async function resolveSource(nc: NatsConnection, stream: string, catalog: Catalog, def: ProcessorDefinition): Promise<{ processor: string; version: number } | undefined> {
   if (!def.source) return undefined;
   if (def.source === def.name) throw new InputError(`${def.name} cannot read its own output`, { hint: "set `source` to another processor" });
   const up = await catalog.get(def.source);
   if (!up || up.record.live === null) {
     throw new KappaError("SOURCE_NOT_LIVE", `${def.name} reads ${def.source}, which has no live version`, { hint: `deploy ${def.source} first and wait until it is live (\`kappa deploy ... --wait\`)` });
   }
+  await ensureOutputStream(nc, outputOf(stream, def.source, up.record.live));
   return { processor: def.source, version: up.record.live };
 }
 
@@ -55,9 +56,8 @@ export async function deployModule(nc: NatsConnection, spec: StreamSpec, moduleP
   const catalog = await Catalog.open(nc, spec.stream);
   const code = await CodeStore.open(nc, spec.stream);
   const codeHash = await code.put(bundle.kind, bundle.text);
-  const source = await resolveSource(catalog, def);
-  if (source) await ensureDerivedStream(nc, spec.stream);
-  const start = await resolveStart(nc, source ? derivedStreamName(spec.stream) : spec.stream, opts.from ?? "start");
+  const source = await resolveSource(nc, spec.stream, catalog, def);
+  const start = await resolveStart(nc, source ? outputOf(spec.stream, source.processor, source.version).stream : spec.stream, opts.from ?? "start");
   const reg = await registerVersion(catalog, def.name, {
     codeHash,
     codeKind: bundle.kind,
@@ -80,8 +80,8 @@ export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, proc
   if (!basis) throw new InputError(`${processor} has no version ${base}`, { hint: `see \`kappa status ${processor}\`` });
   const code = await CodeStore.open(nc, spec.stream);
   const def = await loadProcessor(await code.get(basis.codeHash, basis.codeKind), undefined, basis.origin);
-  const source = await resolveSource(catalog, def);
-  const start = await resolveStart(nc, source ? derivedStreamName(spec.stream) : spec.stream, opts.from);
+  const source = await resolveSource(nc, spec.stream, catalog, def);
+  const start = await resolveStart(nc, source ? outputOf(spec.stream, source.processor, source.version).stream : spec.stream, opts.from);
   const reg = await registerVersion(catalog, processor, {
     codeHash: basis.codeHash,
     codeKind: basis.codeKind,

@@ -2,34 +2,41 @@ import { jetstreamManager, StorageType, DiscardPolicy, RetentionPolicy } from "@
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import { wrapJsError, isNotFound } from "../log/index.js";
 
-/** The stream that holds what processors emit: subjects `derived.<processor>.v<version>.<type>`. */
-export function derivedStreamName(stream: string): string {
-  return `${stream}_DERIVED`;
+/** Where one processor version's emitted events live: its own stream, subjects `derived.<processor>.v<version>.<type>`. */
+export interface OutputSpec {
+  stream: string;
+  prefix: string;
 }
 
-/** The subject prefix of one version's output. */
-export function outputPrefix(processor: string, version: number): string {
-  return `derived.${processor}.v${version}`;
+/**
+ * The output of one processor version. Each version gets a stream of its own: a reader then needs no
+ * subject filter (nats-server 2.9 is very slow with filtered consumers that start at a sequence), and
+ * rebuilding version 2 never touches what version 1 emitted.
+ */
+export function outputOf(stream: string, processor: string, version: number): OutputSpec {
+  return { stream: `${stream}_OUT_${processor}_v${version}`, prefix: `derived.${processor}.v${version}` };
 }
 
-/** Creates the derived stream if missing; append-only like the main log, with a long duplicate window so republishing after a crash is dropped. */
-export async function ensureDerivedStream(nc: NatsConnection, stream: string): Promise<void> {
+const ensured = new Set<string>();
+
+/** Creates an output stream if missing: append-only like the main log, with a long duplicate window so republishing after a crash is dropped. */
+export async function ensureOutputStream(nc: NatsConnection, out: OutputSpec): Promise<void> {
+  if (ensured.has(out.stream)) return;
   const jsm = await jetstreamManager(nc);
-  const name = derivedStreamName(stream);
   try {
-    await jsm.streams.info(name);
-    return;
+    await jsm.streams.info(out.stream);
   } catch (err) {
-    if (!isNotFound(err)) throw wrapJsError(err, name);
+    if (!isNotFound(err)) throw wrapJsError(err, out.stream);
+    await jsm.streams.add({
+      name: out.stream,
+      subjects: [`${out.prefix}.>`],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      deny_delete: true,
+      deny_purge: true,
+      duplicate_window: nanos(60 * 60 * 1000),
+    });
   }
-  await jsm.streams.add({
-    name,
-    subjects: ["derived.>"],
-    storage: StorageType.File,
-    retention: RetentionPolicy.Limits,
-    discard: DiscardPolicy.Old,
-    deny_delete: true,
-    deny_purge: true,
-    duplicate_window: nanos(60 * 60 * 1000),
-  });
+  ensured.add(out.stream);
 }

@@ -2,6 +2,7 @@ import type { Database, Statement } from "better-sqlite3";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { messageOf } from "../errors.js";
 import { PipelinedPublisher, TIME_HEADER } from "../log/index.js";
+import { ensureOutputStream } from "./derived.js";
 
 interface OutboxRow {
   seq: number;
@@ -26,7 +27,7 @@ export class OutboxPublisher {
   #stopped = false;
   pending = 0;
 
-  constructor(db: Database, nc: NatsConnection, private readonly output: { stream: string; prefix: string }, private readonly keyPrefix: string, private readonly onTrouble: (m: string) => void) {
+  constructor(db: Database, private readonly nc: NatsConnection, private readonly output: { stream: string; prefix: string }, private readonly keyPrefix: string, private readonly onTrouble: (m: string) => void) {
     this.#select = db.prepare("SELECT seq, idx, type, time, data FROM kappa_outbox ORDER BY seq, idx LIMIT 1000");
     this.#delete = db.prepare("DELETE FROM kappa_outbox WHERE seq = ? AND idx = ?");
     this.#count = db.prepare("SELECT count(*) FROM kappa_outbox").pluck();
@@ -57,6 +58,7 @@ export class OutboxPublisher {
       this.pending = Number(this.#count.get());
       if (rows.length === 0) return;
       try {
+        await ensureOutputStream(this.nc, this.output);
         const acks = rows.map((r) => this.#pub.publishNow(`${this.output.prefix}.${r.type}`, enc.encode(r.data), `${this.keyPrefix}:${r.seq}:${r.idx}`, { [TIME_HEADER]: r.time }));
         for (let i = 0; i < rows.length; i++) {
           await acks[i];

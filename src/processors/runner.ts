@@ -106,7 +106,6 @@ export class VersionRunner {
   async #subscribe(): Promise<void> {
     if (this.#stopped || this.#failed) return;
     const cp = this.#writer!.checkpoint;
-    const filter = this.def.subjects?.length === 1 ? this.def.subjects[0] : undefined;
     const fromTime = cp === 0 && this.record.startTime ? this.record.startTime : undefined;
     const startSeq = fromTime ? undefined : Math.max(cp + 1, this.record.startSeq ?? 1);
     try {
@@ -115,7 +114,6 @@ export class VersionRunner {
         prefix: this.deps.input.prefix,
         ...(startSeq !== undefined ? { startSeq } : {}),
         ...(fromTime ? { startTime: fromTime } : {}),
-        ...(filter ? { typeFilter: filter } : {}),
         limits: this.deps.limits,
       }, (b) => this.#onBatch(b));
     } catch (err) {

@@ -7,7 +7,7 @@ import { KappaError } from "../errors.js";
 import { LogSubscription, nextMatchingSeq, type StreamSpec } from "../log/index.js";
 import { ViewWriter, type VersionRecord } from "../views/index.js";
 import { BatchApplier } from "./apply.js";
-import { derivedStreamName, outputPrefix } from "./derived.js";
+import { outputOf } from "./derived.js";
 import type { ProcessorDefinition } from "./define.js";
 
 /** A throwaway rebuild of a version in a temporary file; `close()` deletes it. */
@@ -25,7 +25,7 @@ export async function buildShadow(nc: NatsConnection, spec: StreamSpec, record: 
   try {
     // Emits go nowhere: the shadow must not publish anything.
     const applier = new BatchApplier(writer, def, record.version);
-    const input = record.source ? { stream: derivedStreamName(spec.stream), prefix: outputPrefix(record.source.processor, record.source.version) } : spec;
+    const input = record.source ? outputOf(spec.stream, record.source.processor, record.source.version) : spec;
     const first = await nextMatchingSeq(await jetstreamManager(nc), input.stream, input.prefix, def.subjects?.length === 1 ? def.subjects[0] : undefined, (record.startSeq ?? 1) - 1);
     if (first === null || first > untilSeq || untilSeq < (record.startSeq ?? 1)) {
       if (untilSeq > writer.checkpoint) writer.commit(untilSeq, 0, () => {});
@@ -45,7 +45,6 @@ export async function buildShadow(nc: NatsConnection, spec: StreamSpec, record: 
         stream: input.stream,
         prefix: input.prefix,
         ...(record.startTime ? { startTime: record.startTime } : { startSeq: record.startSeq ?? 1 }),
-        ...(def.subjects?.length === 1 ? { typeFilter: def.subjects[0] } : {}),
       }, (b) => {
         if (done) return;
         const events = b.events.filter((e) => e.seq <= untilSeq);

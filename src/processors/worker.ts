@@ -7,7 +7,7 @@ import { Catalog, DataDir, hasReaders, markCaughtUp, markFailed, updateCatalogCa
 import { CodeStore } from "./codeStore.js";
 import { loadProcessor } from "./load.js";
 import { VersionRunner, type InputSpec } from "./runner.js";
-import { derivedStreamName, ensureDerivedStream, outputPrefix } from "./derived.js";
+import { outputOf } from "./derived.js";
 import { acquireWorkerLock } from "./workerLock.js";
 import { StatsReporter } from "./stats.js";
 
@@ -49,7 +49,6 @@ export class Worker {
     const release = acquireWorkerLock(opts.dataDir.workerLock);
     try {
       const jsm = await ensureStream(opts.nc, opts.spec);
-      await ensureDerivedStream(opts.nc, opts.spec.stream);
       const catalog = await Catalog.open(opts.nc, opts.spec.stream);
       const code = await CodeStore.open(opts.nc, opts.spec.stream, opts.dataDir);
       const w = new Worker(opts, jetstream(opts.nc), jsm, catalog, code, release);
@@ -136,15 +135,14 @@ export class Worker {
       await markFailed(this.catalog, name, v.version, { message: `cannot load code: ${messageOf(err)}`, at: new Date().toISOString() }).catch(() => {});
       return;
     }
-    const derived = derivedStreamName(this.opts.spec.stream);
-    const input: InputSpec = v.source ? { stream: derived, prefix: outputPrefix(v.source.processor, v.source.version) } : this.opts.spec;
+    const input: InputSpec = v.source ? outputOf(this.opts.spec.stream, v.source.processor, v.source.version) : this.opts.spec;
     const runner = new VersionRunner(v, def, {
       nc: this.opts.nc,
       js: this.js,
       jsm: this.jsm,
       dataDir: this.opts.dataDir,
       input,
-      output: { stream: derived, prefix: outputPrefix(name, v.version) },
+      output: outputOf(this.opts.spec.stream, name, v.version),
       limits: this.opts.limits,
       busyTimeoutMs: this.opts.busyTimeoutMs,
       onCaughtUp: () => {

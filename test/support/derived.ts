@@ -4,9 +4,9 @@ import { LogSubscription, nextMatchingSeq } from "../../src/log/index.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 
 /** Every event a processor version emitted, in stream order: [type, data JSON, id]. */
-export async function readOutput(nc: NatsConnection, stream: string, prefix: string): Promise<[string, string, string][]> {
+export async function readOutput(nc: NatsConnection, { stream, prefix }: { stream: string; prefix: string }): Promise<[string, string, string][]> {
   const out: [string, string, string][] = [];
-  const first = await nextMatchingSeq(await jetstreamManager(nc), stream, prefix, undefined, 0);
+  const first = await nextMatchingSeq(await jetstreamManager(nc), stream, prefix, undefined, 0).catch(() => null);
   if (first === null) return out;
   const dec = new TextDecoder();
   await new Promise<void>((resolve, reject) => {
