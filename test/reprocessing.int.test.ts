@@ -67,10 +67,13 @@ describe("versioned reprocessing", () => {
     const dep = await deployModule(env.nc, env.spec, V2, { promote: true });
     expect(dep.version.version).toBe(2);
     await env.waitForRecord("orders_by_user", (r) => r.live === 2);
-    await new Promise((r) => setTimeout(r, 300));
+    // Keep reading across each swap until enough answers came from each side of it.
+    const seen = (n: number) => answers.length >= n;
+    await waitFor(() => seen(answers.findIndex((a) => a.version === 2) + 50) && answers.some((a) => a.version === 2), 30_000, "answers from v2");
     const cat = await env.catalog();
     await rollback(cat, "orders_by_user");
-    await new Promise((r) => setTimeout(r, 300));
+    const atRollback = answers.length;
+    await waitFor(() => answers.slice(atRollback).filter((a) => a.version === 1).length >= 50, 30_000, "answers from v1 after the rollback");
     stopWriter = true;
     await writer;
     stopReader = true;

@@ -41,6 +41,11 @@ export interface ReadSpec {
   startSeq?: number;
   startTime?: string;
   limits?: Partial<BatchLimits>;
+  /**
+   * Messages the client may hold ahead of the handler (JetStream pull size). The client hands a whole
+   * socket read to the handler in one go, so a slow handler wants a small prefetch to yield the thread often.
+   */
+  prefetch?: number;
 }
 
 /**
@@ -86,7 +91,7 @@ export class LogSubscription {
     let sub: LogSubscription | undefined;
     const pendingMsgs: JsMsg[] = [];
     const msgs = await consumer.consume({
-      max_messages: Math.max(1000, Math.min(10_000, limits.maxEvents * 2)),
+      max_messages: spec.prefetch ?? Math.max(1000, Math.min(10_000, limits.maxEvents * 2)),
       expires: 5000,
       callback: (m) => {
         if (sub) sub.#onMessage(m);
@@ -101,6 +106,16 @@ export class LogSubscription {
   /** Resolves when the subscription ends: undefined when stopped, the error when it failed. */
   get closed(): Promise<Error | undefined> {
     return this.#done;
+  }
+
+  /** Changes the event cap of the batches to come (a slow processor gets smaller batches, so it never blocks for long). */
+  setMaxEvents(n: number): void {
+    this.#limits.maxEvents = Math.max(1, Math.floor(n));
+  }
+
+  /** The current cap on events per batch. */
+  get maxEvents(): number {
+    return this.#limits.maxEvents;
   }
 
   /** Notifications from the client (reconnects, missed heartbeats, consumer recreated). */

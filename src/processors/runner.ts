@@ -1,7 +1,13 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { messageOf } from "../errors.js";
-import { LogSubscription, nextMatchingSeq, type BatchLimits, type LogBatch } from "../log/index.js";
+import { LogSubscription, nextMatchingSeq, DEFAULT_LIMITS, type BatchLimits, type LogBatch } from "../log/index.js";
+
+/** Aim for batches that apply in about this long. */
+const BATCH_TARGET_MS = 100;
+const MIN_BATCH = 20;
+const MIN_PREFETCH = 100;
+const MAX_PREFETCH = 10_000;
 import { ViewWriter, type VersionRecord, type VersionFailure, type DataDir } from "../views/index.js";
 import type { ProcessorDefinition } from "./define.js";
 import { BatchApplier, isTransientSqliteError } from "./apply.js";
@@ -52,6 +58,8 @@ export class VersionRunner {
   pending = 0;
   caughtUp = false;
   lastTrouble: string | undefined;
+  #prefetch = MAX_PREFETCH;
+  #prefetchChangedAt = 0;
   /** How long applying each batch took. */
   readonly batchTimes = new DurationHistogram();
 
@@ -115,6 +123,7 @@ export class VersionRunner {
         ...(startSeq !== undefined ? { startSeq } : {}),
         ...(fromTime ? { startTime: fromTime } : {}),
         limits: this.deps.limits,
+        prefetch: this.#prefetch,
       }, (b) => this.#onBatch(b));
     } catch (err) {
       return this.#retryLater(err);
@@ -138,7 +147,9 @@ export class VersionRunner {
     this.#lastBatchAt = Date.now();
     const t0 = performance.now();
     const poison = this.#applier!.apply(batch.events);
-    this.batchTimes.observe(performance.now() - t0);
+    const took = performance.now() - t0;
+    this.batchTimes.observe(took);
+    this.#adaptBatchSize(batch.events.length, took);
     if (poison) {
       this.#fail({ message: poison.message, seq: poison.event.seq, type: poison.event.type, at: new Date().toISOString() });
       throw new Error("halted");
@@ -147,6 +158,29 @@ export class VersionRunner {
     this.pending = batch.pending;
     if (batch.pending === 0) this.#markCaughtUp();
     this.#outbox?.kick();
+  }
+
+  /**
+   * Keeps one batch's apply time near BATCH_TARGET_MS: a processor that needs 1 ms per event gets
+   * batches of ~100, so it never holds the thread (and the live versions beside it) for seconds;
+   * a fast one grows back to the configured cap.
+   */
+  #adaptBatchSize(events: number, ms: number): void {
+    const sub = this.#sub;
+    if (!sub || events === 0) return;
+    const cap = this.deps.limits?.maxEvents ?? DEFAULT_LIMITS.maxEvents;
+    const perEvent = ms / events;
+    const ideal = perEvent > 0 ? BATCH_TARGET_MS / perEvent : cap;
+    const next = Math.min(cap, Math.max(MIN_BATCH, Math.min(ideal, sub.maxEvents * 2)));
+    if (Math.abs(next - sub.maxEvents) / sub.maxEvents > 0.2) sub.setMaxEvents(next);
+    // The pull size bounds how much the client hands over in one go: re-pull with a better one when far off.
+    const wanted = Math.min(MAX_PREFETCH, Math.max(MIN_PREFETCH, Math.round(2 * ideal)));
+    const ratio = wanted / this.#prefetch;
+    if ((ratio > 2 || ratio < 0.5) && Date.now() - this.#prefetchChangedAt > 1000) {
+      this.#prefetch = wanted;
+      this.#prefetchChangedAt = Date.now();
+      setImmediate(() => void this.restartReading());
+    }
   }
 
   #markCaughtUp(): void {

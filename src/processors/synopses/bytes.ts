@@ -109,7 +109,8 @@ export class ByteReader {
 
   bytes(n: number): Uint8Array {
     this.#need(n);
-    const b = this.#buf.slice(this.#pos, this.#pos + n);
+    const b = new Uint8Array(n); // a copy with its own buffer (Buffer#slice would share the pool)
+    b.set(this.#buf.subarray(this.#pos, this.#pos + n));
     this.#pos += n;
     return b;
   }
