@@ -27,4 +27,9 @@ if ! find_nats >/dev/null; then
     exit 1
   fi
 fi
+# Debian's Chromium, for the status-page browser test (skipped with a message where it cannot be installed).
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+  echo "setup: installing chromium with apt-get (for the status-page browser test)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2 || echo "setup: chromium could not be installed; the browser test will be skipped" >&2
+fi
 echo "setup: nats-server at $(find_nats) ($("$(find_nats)" --version))" >&2

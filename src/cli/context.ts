@@ -14,7 +14,7 @@ export interface GlobalOptions {
   creds?: string;
   user?: string;
   password?: string;
-  token?: string;
+  natsToken?: string;
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -58,7 +58,7 @@ export class CliContext {
       ...(o.creds ? { creds: o.creds } : {}),
       ...(o.user ? { user: o.user } : {}),
       ...(o.password ? { pass: o.password } : {}),
-      ...(o.token ? { token: o.token } : {}),
+      ...(o.natsToken ? { token: o.natsToken } : {}),
       ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
       ...(o.tlsCert ? { tlsCert: o.tlsCert } : {}),
       ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),

@@ -23,7 +23,7 @@ export function buildProgram(): Command {
     .option("--creds <file>", "NATS credentials file")
     .option("--user <user>", "NATS user")
     .option("--password <password>", "NATS password")
-    .option("--token <token>", "NATS token")
+    .option("--nats-token <token>", "NATS token")
     .option("--tls-ca <file>", "CA certificate for TLS")
     .option("--tls-cert <file>", "client certificate for TLS")
     .option("--tls-key <file>", "client key for TLS")

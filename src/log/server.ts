@@ -60,6 +60,12 @@ export class NatsServer {
     const portsDir = mkdtempSync(join(tmpdir(), "kappa-ports-"));
     const args = ["-js", "-a", "127.0.0.1", "-p", String(opts.port ?? -1), "-sd", storeDir, "--ports_file_dir", portsDir];
     const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+    // A server we started must not outlive us, even when we exit without closing it.
+    const reap = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    };
+    process.once("exit", reap);
+    child.once("exit", () => process.off("exit", reap));
     let output = "";
     const collect = (b: Buffer) => {
       if (output.length < 20_000) output += b.toString();

@@ -82,7 +82,7 @@ export class BatchApplier {
         if (k > start) this.#commitRange(events, start, k); // deterministic: these applied cleanly a moment ago
         if (this.#def.onError !== "skip") return err.poison;
         const ev = events[k]!;
-        this.#writer.commit(ev.seq, 0, () => {
+        this.#writer.commit(ev.seq, () => {
           this.#deadLetter.run(ev.seq, ev.type, ev.time, ev.id, Buffer.from(ev.data), err.poison.message);
         });
         this.skipped++;
@@ -94,7 +94,8 @@ export class BatchApplier {
 
   #commitRange(events: RawEvent[], from: number, to: number): void {
     let n = 0;
-    this.#writer.commit(events[to - 1]!.seq, 0, () => {
+    this.#writer.commit(events[to - 1]!.seq, () => {
+      n = 0;
       for (let i = from; i < to; i++) {
         const raw = events[i]!;
         if (!this.#matches(raw.type)) continue;
@@ -117,6 +118,7 @@ export class BatchApplier {
         }
         n++;
       }
+      return n;
     });
     this.applied += n;
     this.#current = undefined;

@@ -202,7 +202,7 @@ export class VersionRunner {
       this.pending = 0;
       // Nothing matching in (before, head]: the checkpoint may cover it, so read-your-writes works for filtered views.
       if (!this.#stopped && this.#writer.checkpoint === before && head > before && Date.now() - this.#lastBatchAt >= 200) {
-        this.#writer.commit(head, 0, () => {});
+        this.#writer.commit(head, () => {});
       }
       this.#markCaughtUp();
     } catch (err) {

@@ -28,7 +28,7 @@ export async function buildShadow(nc: NatsConnection, spec: StreamSpec, record: 
     const input = record.source ? outputOf(spec.stream, record.source.processor, record.source.version) : spec;
     const first = await nextMatchingSeq(await jetstreamManager(nc), input.stream, input.prefix, def.subjects?.length === 1 ? def.subjects[0] : undefined, (record.startSeq ?? 1) - 1);
     if (first === null || first > untilSeq || untilSeq < (record.startSeq ?? 1)) {
-      if (untilSeq > writer.checkpoint) writer.commit(untilSeq, 0, () => {});
+      if (untilSeq > writer.checkpoint) writer.commit(untilSeq, () => {});
       return shadow;
     }
     await new Promise<void>((resolve, reject) => {
@@ -54,7 +54,7 @@ export async function buildShadow(nc: NatsConnection, spec: StreamSpec, record: 
         }
         if (b.lastSeq >= untilSeq || b.pending === 0) {
           // Account for events at the end that did not match the filter.
-          if (writer.checkpoint < untilSeq) writer.commit(untilSeq, 0, () => {});
+          if (writer.checkpoint < untilSeq) writer.commit(untilSeq, () => {});
           finish();
         }
       }).then((s) => {

@@ -7,6 +7,8 @@ import { takeLease } from "./leases.js";
 import { readCheckpoint } from "./viewFile.js";
 import type { QueryPool, QueryResult } from "./queryPool.js";
 
+const SQL_KEYWORD = /^(select|with|values|explain|vacuum|begin|commit|end|rollback|pragma|analyze|reindex|savepoint|release|detach|attach)$/i;
+
 /** A query against one processor's view. */
 export interface QueryRequest {
   processor: string;
@@ -63,10 +65,12 @@ export async function queryView(dataDir: DataDir, records: RecordSource, pool: Q
     const code = live?.queries;
     named = sql.trim();
     const text = code?.[named];
-    if (text === undefined) {
+    if (text === undefined && SQL_KEYWORD.test(named)) {
+      named = undefined; // a bare keyword such as VACUUM: let the read-only check answer it
+    } else if (text === undefined) {
       throw new NotFoundError(`${req.processor} has no named query ${named}`, { hint: code && Object.keys(code).length ? `named queries: ${Object.keys(code).join(", ")}` : "give SQL text, or declare `queries` in the processor" });
     }
-    sql = text;
+    if (text !== undefined) sql = text;
   }
   assertReadOnlySql(sql);
   for (let attempt = 0; ; attempt++) {

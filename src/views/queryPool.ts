@@ -117,7 +117,7 @@ export class QueryPool {
 function queryError(e: { message: string; code?: string; refused?: boolean }): Error {
   if (e.refused || e.code === "SQLITE_READONLY") return new InputError(`query refused: ${e.message}`, { hint: "queries are read-only", code: "QUERY_REFUSED" });
   if (e.code === "SQLITE_CANTOPEN") return new KappaError("VIEW_MISSING", `view file is missing: ${e.message}`, { hint: "the worker has not built it in this data dir yet (is `kappa run` running with the same --data-dir?)" });
-  if (/no such table|no such column|syntax error|parameter|incomplete input|no such function/i.test(e.message)) {
+  if (/no such table|no such column|syntax error|parameter|incomplete input|no such function|more than one statement|ambiguous column/i.test(e.message)) {
     return new InputError(`query failed: ${e.message}`, { hint: "check the SQL; list tables with SELECT name FROM sqlite_schema", code: "QUERY_FAILED" });
   }
   return new KappaError("QUERY_FAILED", `query failed: ${e.message}`, { hint: "check the SQL and retry" });

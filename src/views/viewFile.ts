@@ -96,11 +96,14 @@ export class ViewWriter {
     return this.#checkpoint;
   }
 
-  /** Runs `work` and moves the checkpoint to `seq` in one transaction; nothing is written if either fails. */
-  commit(seq: number, events: number, work: () => void): void {
+  /**
+   * Runs `work` and moves the checkpoint to `seq` in one transaction; nothing is written if either fails.
+   * `work` returns how many events it applied (counted in the checkpoint row).
+   */
+  commit(seq: number, work: () => number | void): void {
     const from = this.#checkpoint;
     this.db.transaction(() => {
-      work();
+      const events = work() ?? 0;
       const r = this.#writeCheckpoint.run(seq, events, from);
       if (r.changes !== 1) throw new CheckpointConflictError(from, (this.#readCheckpoint.get() as { seq: number }).seq);
     })();

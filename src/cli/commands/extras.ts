@@ -1,4 +1,7 @@
 import type { Command } from "commander";
+import { registerServe } from "./serve.js";
 
 /** Commands added by later parts (serve, verify, diff, dlq). */
-export function registerExtras(_program: Command): void {}
+export function registerExtras(program: Command): void {
+  registerServe(program);
+}

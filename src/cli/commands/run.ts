@@ -3,6 +3,8 @@ import type { Command } from "commander";
 import { NatsServer, connectNats } from "../../log/index.js";
 import { Worker } from "../../processors/index.js";
 import { CliContext } from "../context.js";
+import { startHttpServer } from "../http/index.js";
+import { parsePort } from "./serve.js";
 
 /** Resolves on Ctrl-C or SIGTERM. */
 function interrupted(): Promise<string> {
@@ -17,14 +19,6 @@ function logLine(ctx: CliContext): (l: string) => void {
     if (ctx.json) process.stdout.write(JSON.stringify({ at: new Date().toISOString(), msg: l }) + "\n");
     else process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${l}\n`);
   };
-}
-
-/** Optional hook: the query server, started alongside the worker by `dev` and `run --serve`. */
-export type ServeHook = (ctx: CliContext, worker: Worker) => Promise<{ url: string; close: () => Promise<void> }>;
-let serveHook: ServeHook | undefined;
-/** Lets the serve command register itself without run.ts importing the HTTP layer eagerly. */
-export function setServeHook(h: ServeHook): void {
-  serveHook = h;
 }
 
 export function registerRun(program: Command): void {
@@ -46,7 +40,7 @@ export function registerRun(program: Command): void {
   program
     .command("dev")
     .description("zero-config: an embedded nats-server (JetStream under <data-dir>/nats), the worker and the query server in one process")
-    .option("--port <port>", "HTTP port of the query server", "7070")
+    .option("--port <port>", "HTTP port of the query server on 127.0.0.1 (0 picks a free one)", "7070")
     .option("--no-serve", "do not start the query server")
     .action(async (o: { port: string; serve: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
@@ -59,10 +53,7 @@ export function registerRun(program: Command): void {
       try {
         writeFileSync(ctx.dataDir.natsUrlFile, server.url + "\n");
         worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log });
-        if (o.serve && serveHook) {
-          ctx.opts.port = o.port;
-          http = await serveHook(ctx, worker);
-        }
+        if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log });
         log(`kappa dev: NATS ${server.url} (pid ${server.pid}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
         if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, dataDir: ctx.dataDir.root }) + "\n");
         const sig = await interrupted();

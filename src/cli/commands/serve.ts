@@ -1,0 +1,53 @@
+import type { Command } from "commander";
+import { InputError } from "../../errors.js";
+import { CliContext } from "../context.js";
+import { startHttpServer } from "../http/index.js";
+
+interface ServeFlags {
+  host: string;
+  port: string;
+  token?: string;
+}
+
+/** Parses --port: 0–65535, 0 picks a free port. */
+export function parsePort(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 65535) throw new InputError(`--port ${text} is not a TCP port`, { hint: "use 1–65535, or 0 for a free one", code: "BAD_PORT" });
+  return n;
+}
+
+/** Resolves on Ctrl-C or SIGTERM. */
+function interrupted(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+}
+
+/** `kappa serve`: the HTTP server in the foreground until Ctrl-C. */
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("HTTP query API (read-your-writes, change streams), Prometheus metrics, health and a status page")
+    .option("--host <address>", "address to bind; anything but loopback requires --token", "127.0.0.1")
+    .option("--port <port>", "TCP port (0 picks a free one)", "7070")
+    .option("--token <token>", "require `Authorization: Bearer <token>` on every request (env KAPPA_HTTP_TOKEN)")
+    .action(async (flags: ServeFlags, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      // The HTTP token; NATS has its own (--nats-token).
+      const token = flags.token ?? process.env.KAPPA_HTTP_TOKEN;
+      const server = await startHttpServer(ctx, {
+        host: flags.host,
+        port: parsePort(flags.port),
+        ...(token !== undefined ? { token } : {}),
+        log: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${l}\n`),
+      });
+      const nats = server.health();
+      if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, http: server.url, auth: token ? "bearer" : "none", nats: nats.reachable ? "ok" : "unreachable" }) + "\n");
+      else if (!nats.reachable) process.stderr.write(`note: NATS is unreachable (${nats.error}); answering from the local catalog copy (${nats.source}) and reconnecting in the background\n`);
+      if (!ctx.json) process.stderr.write(`kappa serve: ${server.url} (status page at ${server.url}/${token ? "?token=<token>" : ""}) — Ctrl-C stops\n`);
+      const sig = await interrupted();
+      if (!ctx.json) process.stderr.write(`${sig}: stopping\n`);
+      await server.close();
+    });
+}

@@ -1,0 +1,139 @@
+import Fastify from "fastify";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { KappaError, messageOf } from "../../errors.js";
+import { QueryPool } from "../../views/index.js";
+import type { CliContext } from "../context.js";
+import { assertSafeBind, bearerAuth, isLoopback, loopbackHostCheck } from "./auth.js";
+import { registerChanges } from "./changes.js";
+import { CheckpointReader } from "./checkpoints.js";
+import type { ServerDeps } from "./deps.js";
+import { bodyOf, statusOf } from "./errors.js";
+import { registerHealth } from "./health.js";
+import { LiveCatalog, type NatsHealth } from "./liveCatalog.js";
+import { registerMetrics } from "./metrics.js";
+import { snapshot } from "./snapshot.js";
+import { SseHub } from "./sse.js";
+import { registerStatus } from "./statusRoutes.js";
+import { registerViews } from "./views.js";
+
+/** How the query server listens and what it allows. */
+export interface HttpServerOptions {
+  /** Address to bind (default 127.0.0.1); anything but loopback needs `token`. */
+  host?: string;
+  /** Port (default 7070; 0 picks a free one). */
+  port?: number;
+  /** When set, every request needs `Authorization: Bearer <token>`. */
+  token?: string;
+  /** A NATS connection to share (`kappa dev`), left open on close; otherwise the server connects through the context (reconnecting forever) and closes that connection on close. */
+  nc?: NatsConnection;
+  /** Largest request body in bytes (default 64 KiB). */
+  bodyLimit?: number;
+  /** Query threads (default 2). */
+  queryThreads?: number;
+  /** Ceiling and default for `timeoutMs` (defaults 60 s and 5 s). */
+  maxTimeoutMs?: number;
+  defaultTimeoutMs?: number;
+  /** Ceiling and default for `limit` (defaults 100,000 and 10,000 rows). */
+  maxLimit?: number;
+  defaultLimit?: number;
+  /** Change streams read the live checkpoint this often (default 25 ms). */
+  pollMs?: number;
+  /** The status stream looks for changes this often (default 500 ms). */
+  statusIntervalMs?: number;
+  /** Heartbeat comments on event streams (default 15 s). */
+  heartbeatMs?: number;
+  /** Where to report server errors (500s). */
+  log?: (line: string) => void;
+}
+
+/** A running query server. */
+export interface HttpServer {
+  /** The base URL to reach it from this machine, e.g. http://127.0.0.1:7070. */
+  url: string;
+  host: string;
+  port: number;
+  /** Whether NATS answers right now, and where processor records come from. */
+  health(): NatsHealth;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+function urlFor(host: string, port: number): string {
+  const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  return `http://${reach.includes(":") ? `[${reach}]` : reach}:${port}`;
+}
+
+/** Starts the HTTP query API, change streams, metrics, health and status page over one data dir and catalog. */
+export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions = {}): Promise<HttpServer> {
+  const host = opts.host ?? "127.0.0.1";
+  const port = opts.port ?? 7070;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new KappaError("BAD_PORT", `port ${port} is not a TCP port`, { hint: "use 1–65535, or 0 for a free one" });
+  assertSafeBind(host, opts.token);
+
+  const catalog = await LiveCatalog.start(ctx, opts.nc);
+  const checkpoints = new CheckpointReader();
+  const pool = new QueryPool(opts.queryThreads ?? 2);
+  const hub = new SseHub(opts.heartbeatMs ?? 15_000);
+  const cleanups: (() => void)[] = [];
+  const deps: ServerDeps = {
+    ctx,
+    catalog,
+    checkpoints,
+    pool,
+    hub,
+    limits: { defaultLimit: opts.defaultLimit ?? 10_000, maxLimit: opts.maxLimit ?? 100_000, defaultTimeoutMs: opts.defaultTimeoutMs ?? 5000, maxTimeoutMs: opts.maxTimeoutMs ?? 60_000 },
+    pollMs: opts.pollMs ?? 25,
+    statusIntervalMs: opts.statusIntervalMs ?? 500,
+    snapshot: () => snapshot(catalog, checkpoints, ctx.dataDir),
+    onClose: (fn) => cleanups.push(fn),
+  };
+
+  const app = Fastify({ bodyLimit: opts.bodyLimit ?? 64 * 1024, logger: false, forceCloseConnections: true, return503OnClosing: true });
+  // Only JSON bodies: SQL sent as text/plain gets a clear 415 instead of a confusing shape error.
+  app.removeContentTypeParser("text/plain");
+  if (isLoopback(host)) app.addHook("onRequest", loopbackHostCheck());
+  if (opts.token) app.addHook("onRequest", bearerAuth(opts.token));
+  app.setErrorHandler((err, req, reply) => {
+    const status = statusOf(err);
+    if (status >= 500 && status !== 503 && status !== 504) opts.log?.(`${req.method} ${req.url}: ${err instanceof Error && err.stack ? err.stack : messageOf(err)}`);
+    if (status === 503) reply.header("retry-after", "1");
+    void reply.code(status).send(bodyOf(err));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({
+      error: "NOT_FOUND",
+      message: `no route ${req.method} ${req.url.split("?")[0]}`,
+      hint: "routes: GET /, /events/status, /views, /views/:processor, /views/:processor/queries/:name, /views/:processor/changes, /metrics, /healthz; POST /views/:processor/query (see docs/http.md)",
+    });
+  });
+  registerViews(app, deps);
+  registerChanges(app, deps);
+  registerMetrics(app, deps);
+  registerHealth(app, deps);
+  registerStatus(app, deps);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      hub.closeAll();
+      for (const fn of cleanups) fn();
+      await app.close().catch(() => {});
+      await pool.close();
+      checkpoints.close();
+      await catalog.close();
+    })());
+
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await close();
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new KappaError("HTTP_LISTEN_FAILED", `cannot listen on ${host}:${port}: ${code === "EADDRINUSE" ? "the port is in use" : messageOf(err)}`, {
+      hint: code === "EADDRINUSE" ? "pick another --port (0 picks a free one), or stop what uses it" : "check --host and --port",
+      cause: err,
+    });
+  }
+  const address = app.server.address();
+  const bound = typeof address === "object" && address ? address.port : port;
+  return { url: urlFor(host, bound), host, port: bound, health: () => catalog.health(), close, [Symbol.asyncDispose]: close };
+}

@@ -1,0 +1,177 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { resolve } from "node:path";
+import { TestEnv, waitFor } from "./support/env.js";
+import { cliContext } from "./support/cli.js";
+import { deployModule } from "../src/processors/index.js";
+import { startHttpServer, type HttpServer } from "../src/cli/http/index.js";
+
+const V1 = resolve("examples/orders/orders_by_user.ts");
+const V2 = resolve("examples/orders/orders_by_user_v2.ts");
+
+interface SseEvent {
+  event: string;
+  data: any;
+  at: number;
+}
+
+/** A minimal EventSource over fetch: collects events (and comments) as they arrive. */
+class SseClient {
+  readonly events: SseEvent[] = [];
+  readonly comments: string[] = [];
+  status = 0;
+  contentType = "";
+  private constructor(private readonly abort: AbortController) {}
+
+  static async open(url: string): Promise<SseClient> {
+    const abort = new AbortController();
+    const c = new SseClient(abort);
+    const res = await fetch(url, { signal: abort.signal, headers: { accept: "text/event-stream" } });
+    c.status = res.status;
+    c.contentType = res.headers.get("content-type") ?? "";
+    if (!res.ok || !res.body) {
+      abort.abort();
+      return c;
+    }
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buf = "";
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buf += decoder.decode(chunk, { stream: true });
+          let i: number;
+          while ((i = buf.indexOf("\n\n")) >= 0) {
+            const frame = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            let event = "message";
+            let data = "";
+            for (const line of frame.split("\n")) {
+              if (line.startsWith(":")) c.comments.push(line.slice(1).trim());
+              else if (line.startsWith("event: ")) event = line.slice(7);
+              else if (line.startsWith("data: ")) data += line.slice(6);
+            }
+            if (data) c.events.push({ event, data: JSON.parse(data), at: Date.now() });
+          }
+        }
+      } catch {
+        // aborted
+      }
+    })();
+    return c;
+  }
+
+  /** The first event after index `from` that matches. */
+  next(match: (e: SseEvent) => boolean, from = 0, timeoutMs = 5000): Promise<SseEvent> {
+    return waitFor(() => this.events.slice(from).find(match), timeoutMs, "an SSE event");
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
+}
+
+let env: TestEnv;
+let server: HttpServer;
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(server.url + "/metrics")).text();
+  const line = text.split("\n").find((l) => l.startsWith(name + " "));
+  return Number(line?.split(" ")[1]);
+}
+
+beforeAll(async () => {
+  env = await TestEnv.start();
+  await env.appendOrders(300, 21);
+  await env.startWorker();
+  await deployModule(env.nc, env.spec, V1);
+  await env.waitForRecord("orders_by_user", (r) => r.live === 1);
+  server = await startHttpServer(cliContext(env), { port: 0, heartbeatMs: 100 });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await env?.close();
+});
+
+const placed = (id: string, user: string, amount: number) => ({ type: "order.placed", id, data: { order: id, user, product: "p1", amount, quantity: 1 } });
+
+describe("change streams: GET /views/:processor/changes", () => {
+  it("sends a commit event within a second of each append", async () => {
+    const c = await SseClient.open(`${server.url}/views/orders_by_user/changes`);
+    try {
+      expect(c.status).toBe(200);
+      expect(c.contentType).toMatch(/text\/event-stream/);
+      const ready = await c.next((e) => e.event === "ready");
+      expect(ready.data).toMatchObject({ processor: "orders_by_user", version: 1 });
+      for (let i = 0; i < 3; i++) {
+        const from = c.events.length;
+        const t0 = Date.now();
+        const seq = await env.append([placed(`commit-${i}`, "someone", 1)]);
+        const ev = await c.next((e) => e.event === "commit" && e.data.seq >= seq, from, 2000);
+        expect(ev.at - t0).toBeLessThan(1000);
+        expect(ev.data).toEqual({ version: 1, seq });
+      }
+      await waitFor(() => c.comments.includes("heartbeat"), 2000, "a heartbeat comment");
+    } finally {
+      c.close();
+    }
+  });
+
+  it("sends a named query's result at once and again whenever it changes", async () => {
+    const c = await SseClient.open(`${server.url}/views/orders_by_user/changes?query=top_users&n=3`);
+    try {
+      const first = await c.next((e) => e.event === "result");
+      expect(first.data).toMatchObject({ query: "top_users", version: 1, columns: ["user_id", "orders", "amount"] });
+      expect(first.data.rows).toHaveLength(3);
+      const from = c.events.length;
+      const t0 = Date.now();
+      const seq = await env.append([placed("whale-1", "whale", 1_000_000)]);
+      const ev = await c.next((e) => e.event === "result" && e.data.rows[0]?.user_id === "whale", from, 3000);
+      expect(ev.at - t0).toBeLessThan(1500);
+      expect(ev.data.seq).toBeGreaterThanOrEqual(seq);
+      expect(ev.data.rows[0]).toEqual({ user_id: "whale", orders: 1, amount: 1_000_000 });
+      // A commit that leaves the top 3 as they were sends a commit but no new result.
+      const quiet = c.events.length;
+      const seq2 = await env.append([placed("small-1", "minnow", 0.01)]);
+      await c.next((e) => e.event === "commit" && e.data.seq >= seq2, quiet, 2000);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(c.events.slice(quiet).filter((e) => e.event === "result")).toHaveLength(0);
+    } finally {
+      c.close();
+    }
+  });
+
+  it("answers an unknown processor or named query with a JSON 404 instead of a stream", async () => {
+    const p = await fetch(`${server.url}/views/nope/changes`);
+    expect(p.status).toBe(404);
+    expect(((await p.json()) as { error: string }).error).toBe("NOT_FOUND");
+    const q = await fetch(`${server.url}/views/orders_by_user/changes?query=nope`);
+    expect(q.status).toBe(404);
+    expect(((await q.json()) as { hint: string }).hint).toMatch(/top_users/);
+  });
+
+  it("closes its side when the client goes away", async () => {
+    const clients = await Promise.all([1, 2, 3].map(() => SseClient.open(`${server.url}/views/orders_by_user/changes`)));
+    await Promise.all(clients.map((c) => c.next((e) => e.event === "ready")));
+    expect(await metric("kappa_http_event_streams")).toBeGreaterThanOrEqual(3);
+    for (const c of clients) c.close();
+    await waitFor(async () => (await metric("kappa_http_event_streams")) === 0, 5000, "streams closed");
+  });
+
+  it("follows a promotion: a live event with the new version, then its commits", async () => {
+    const c = await SseClient.open(`${server.url}/views/orders_by_user/changes?query=top_users&n=1`);
+    try {
+      await c.next((e) => e.event === "ready");
+      await deployModule(env.nc, env.spec, V2, { promote: true });
+      const live = await c.next((e) => e.event === "live", 0, 30_000);
+      expect(live.data).toMatchObject({ version: 2, previous: 1 });
+      const from = c.events.length;
+      const seq = await env.append([placed("after-promote", "whale", 1)]);
+      const commit = await c.next((e) => e.event === "commit" && e.data.seq >= seq, from, 2000);
+      expect(commit.data.version).toBe(2);
+      const result = await c.next((e) => e.event === "result" && e.data.version === 2 && e.data.rows[0]?.amount === 1_000_001, 0, 3000);
+      expect(result.data.rows[0].user_id).toBe("whale");
+    } finally {
+      c.close();
+    }
+  });
+});

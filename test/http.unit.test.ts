@@ -1,0 +1,89 @@
+import { describe, it, expect } from "vitest";
+import { KappaError, InputError, NotFoundError } from "../src/errors.js";
+import { QueryTimeoutError } from "../src/views/index.js";
+import { assertSafeBind, isLoopback } from "../src/cli/http/auth.js";
+import { bodyOf, statusOf } from "../src/cli/http/errors.js";
+import { STATUS_PAGE } from "../src/cli/http/statusPage.js";
+import { CONTROL_KEYS, paramValue, queryBody, queryControls, queryStringParams } from "../src/cli/http/params.js";
+
+const LIMITS = { defaultLimit: 10_000, maxLimit: 100_000, defaultTimeoutMs: 5000, maxTimeoutMs: 60_000 };
+
+describe("binding", () => {
+  it("knows loopback addresses from the rest", () => {
+    for (const h of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"]) expect(isLoopback(h), h).toBe(true);
+    for (const h of ["0.0.0.0", "::", "10.0.0.5", "192.168.1.2", "example.com", "128.0.0.1"]) expect(isLoopback(h), h).toBe(false);
+  });
+
+  it("needs a non-empty token for anything but loopback", () => {
+    expect(() => assertSafeBind("127.0.0.1", undefined)).not.toThrow();
+    expect(() => assertSafeBind("0.0.0.0", "t0k3n")).not.toThrow();
+    expect(() => assertSafeBind("0.0.0.0", undefined)).toThrow(/refusing to serve on 0\.0\.0\.0 without a token/);
+    expect(() => assertSafeBind("::", undefined)).toThrow(KappaError);
+    expect(() => assertSafeBind("127.0.0.1", " ")).toThrow(/empty/);
+  });
+});
+
+describe("query-string parameters", () => {
+  it("binds numeric strings as numbers and keeps the rest as text", () => {
+    expect(paramValue("10")).toBe(10);
+    expect(paramValue("-2.5")).toBe(-2.5);
+    expect(paramValue("007")).toBe("007");
+    expect(paramValue("1e3")).toBe("1e3");
+    expect(paramValue("99999999999999999999")).toBe("99999999999999999999");
+    expect(paramValue("u1")).toBe("u1");
+  });
+
+  it("skips control keys, strips :@$ prefixes and refuses repeated keys", () => {
+    expect(queryStringParams({ n: "3", ":user": "u1", limit: "5", minSeq: "9" }, CONTROL_KEYS)).toEqual({ n: 3, user: "u1" });
+    expect(() => queryStringParams({ n: ["1", "2"] }, CONTROL_KEYS)).toThrow(/more than once/);
+  });
+
+  it("checks limit, timeoutMs, minSeq and version against the server's limits", () => {
+    expect(queryControls({}, LIMITS)).toEqual({ limit: 10_000, timeoutMs: 5000 });
+    expect(queryControls({ limit: "7", timeoutMs: "250", minSeq: "12", version: "v2" }, LIMITS)).toEqual({ limit: 7, timeoutMs: 250, minSeq: 12, version: 2 });
+    expect(() => queryControls({ limit: "0" }, LIMITS)).toThrow(/limit must be an integer from 1 to 100000/);
+    expect(() => queryControls({ timeoutMs: 600_000 }, LIMITS)).toThrow(/timeoutMs/);
+    expect(() => queryControls({ minSeq: "-1" }, LIMITS)).toThrow(/minSeq/);
+    expect(() => queryControls({ version: "x" }, LIMITS)).toThrow(/not a valid version/);
+  });
+
+  it("checks a query body's shape and binds booleans as 0/1", () => {
+    expect(queryBody({ sql: "SELECT :a", params: { a: true } }, LIMITS)).toMatchObject({ sql: "SELECT :a", params: { a: 1 } });
+    expect(() => queryBody([], LIMITS)).toThrow(/JSON object/);
+    expect(() => queryBody({ sql: 1 }, LIMITS)).toThrow(/sql must be a string/);
+    expect(() => queryBody({ sql: "SELECT 1", params: [1] }, LIMITS)).toThrow(/params must be an object/);
+    expect(() => queryBody({ sql: "SELECT 1", params: { a: { b: 1 } } }, LIMITS)).toThrow(/is an object/);
+    expect(() => queryBody({ sql: "SELECT 1", min_seq: 1 }, LIMITS)).toThrow(/unknown field min_seq/);
+  });
+});
+
+describe("errors as HTTP", () => {
+  it("maps error codes to status codes", () => {
+    expect(statusOf(new InputError("x", { code: "QUERY_REFUSED" }))).toBe(400);
+    expect(statusOf(new NotFoundError("x"))).toBe(404);
+    expect(statusOf(new QueryTimeoutError(10))).toBe(504);
+    expect(statusOf(new KappaError("MIN_SEQ_TIMEOUT", "x"))).toBe(504);
+    expect(statusOf(new KappaError("NO_LIVE_VERSION", "x"))).toBe(503);
+    expect(statusOf(new KappaError("VIEW_MISSING", "x"))).toBe(503);
+    expect(statusOf(new KappaError("SOMETHING_ELSE", "x"))).toBe(500);
+    expect(statusOf(new KappaError("QUERY_FAILED", "query failed: The supplied SQL string contains more than one statement"))).toBe(400);
+    expect(statusOf(new KappaError("QUERY_FAILED", "query failed: disk I/O error"))).toBe(500);
+    expect(statusOf(Object.assign(new Error("too large"), { statusCode: 413 }))).toBe(413);
+    expect(statusOf(new Error("boom"))).toBe(500);
+  });
+
+  it("gives every error a JSON body with error, message and a hint", () => {
+    expect(bodyOf(new InputError("bad", { hint: "fix it", code: "QUERY_REFUSED" }))).toEqual({ error: "QUERY_REFUSED", message: "bad", hint: "fix it" });
+    expect(bodyOf(Object.assign(new Error("Request body is too large"), { statusCode: 413 }))).toMatchObject({ error: "BODY_TOO_LARGE", hint: expect.stringMatching(/64 KiB/) });
+    expect(bodyOf(new Error("boom"))).toMatchObject({ error: "INTERNAL", message: "boom" });
+  });
+});
+
+describe("the status page", () => {
+  it("carries a script that parses (checked without a browser too)", () => {
+    const script = /<script>([\s\S]*)<\/script>/.exec(STATUS_PAGE)?.[1];
+    expect(script).toBeTruthy();
+    expect(() => new Function(script!)).not.toThrow();
+    expect(STATUS_PAGE).toMatch(/new EventSource\("events\/status"\)/);
+  });
+});
