@@ -68,6 +68,11 @@ export class VersionRunner {
     this.version = record.version;
   }
 
+  /** The stream this version reads (the main log, or an upstream version's output). */
+  get inputStream(): string {
+    return this.deps.input.stream;
+  }
+
   /** Last applied sequence. */
   get checkpoint(): number {
     return this.#writer?.checkpoint ?? 0;

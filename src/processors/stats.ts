@@ -7,8 +7,9 @@ export class StatsReporter {
   readonly #timer: NodeJS.Timeout;
   readonly #last = new Map<string, { applied: number; at: number; eps: number }>();
   #busy: Promise<void> | undefined;
+  #failing = false;
 
-  constructor(private readonly catalog: Catalog, private readonly jsm: JetStreamManager, private readonly stream: string, private readonly runners: Map<string, VersionRunner>, private readonly log: (m: string) => void) {
+  constructor(private readonly catalog: Catalog, private readonly jsm: JetStreamManager, private readonly runners: Map<string, VersionRunner>, private readonly log: (m: string) => void) {
     this.#timer = setInterval(() => {
       if (!this.#busy) this.#busy = this.#report().finally(() => (this.#busy = undefined));
     }, 500);
@@ -28,7 +29,8 @@ export class StatsReporter {
     return {
       checkpoint: r.checkpoint,
       applied: r.applied,
-      pending: r.caughtUp && r.pending === 0 ? 0 : Math.max(r.pending, r.caughtUp ? 0 : logHead - r.checkpoint),
+      // The checkpoint covers every event up to it (matching or not), so the lag is what lies beyond it.
+      pending: Math.max(0, logHead - r.checkpoint),
       logHead,
       eventsPerSec: Math.round(eps),
       caughtUp: r.caughtUp,
@@ -43,21 +45,21 @@ export class StatsReporter {
 
   async #report(): Promise<void> {
     if (this.runners.size === 0) return;
-    let head = 0;
-    try {
-      head = (await this.jsm.streams.info(this.stream)).state.last_seq;
-    } catch {
-      return; // NATS unreachable: nothing to report to either
-    }
+    const heads = new Map<string, number>();
     for (const [key, r] of this.runners) {
       const [name, version] = key.split("/");
       try {
-        await this.catalog.putStats(name!, Number(version), this.figures(key, r, head));
+        const stream = r.inputStream;
+        if (!heads.has(stream)) heads.set(stream, (await this.jsm.streams.info(stream)).state.last_seq);
+        await this.catalog.putStats(name!, Number(version), this.figures(key, r, heads.get(stream)!));
       } catch (err) {
-        this.log(`stats for ${key} not written: ${(err as Error).message}`);
+        // Once per outage, not twice a second: the worker logs the disconnect itself.
+        if (!this.#failing) this.log(`stats not written (${(err as Error).message}); retrying quietly`);
+        this.#failing = true;
         return;
       }
     }
+    this.#failing = false;
   }
 
   async close(): Promise<void> {

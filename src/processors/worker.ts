@@ -68,7 +68,7 @@ export class Worker {
     this.#stopWatch = watch.stop;
     this.#cleanup = setInterval(() => this.#deleteRetired(), 1000);
     void this.#watchConnection();
-    this.#stats = new StatsReporter(this.catalog, this.jsm, this.opts.spec.stream, this.runners, (m) => this.#log(m));
+    this.#stats = new StatsReporter(this.catalog, this.jsm, this.runners, (m) => this.#log(m));
   }
 
   /** After NATS comes back, every runner reads again from its checkpoint at once. */
