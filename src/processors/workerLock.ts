@@ -1,15 +1,8 @@
 import { openSync, closeSync, writeSync, readFileSync, rmSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { KappaError } from "../errors.js";
+import { processAlive } from "../views/index.js";
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Takes the data dir's worker lock (a file holding our PID); a lock left by a dead process is taken over. */
 export function acquireWorkerLock(path: string): () => void {
@@ -31,7 +24,7 @@ export function acquireWorkerLock(path: string): () => void {
         throw new KappaError("DATA_DIR_UNWRITABLE", `cannot write to the data directory: ${(err as Error).message}`, { hint: "pass a writable --data-dir (env KAPPA_DATA_DIR)" });
       }
       const pid = Number(readFileSync(path, "utf8"));
-      if (pid && pid !== process.pid && alive(pid)) {
+      if (pid && pid !== process.pid && processAlive(pid)) {
         throw new KappaError("WORKER_RUNNING", `another worker (pid ${pid}) is using this data directory`, { hint: "stop it first, or pass another --data-dir" });
       }
       rmSync(path, { force: true });

@@ -16,7 +16,8 @@ export function takeLease(viewsDir: string, version: number): () => void {
   return () => rmSync(file, { force: true });
 }
 
-function alive(pid: number): boolean {
+/** True when a process with this PID exists (EPERM: it exists but is not ours). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -37,7 +38,7 @@ export function hasReaders(viewsDir: string, version: number): boolean {
   for (const n of names) {
     const [v, pid] = n.split(".");
     if (v !== `v${version}`) continue;
-    if (alive(Number(pid))) held = true;
+    if (processAlive(Number(pid))) held = true;
     else rmSync(join(leaseDir(viewsDir), n), { force: true });
   }
   return held;

@@ -2,19 +2,10 @@ import { InputError, KappaError } from "../errors.js";
 import { Catalog, CatalogConflictError, addHistory, newProcessorRecord, versionOf, type ProcessorRecord, type VersionRecord, type VersionFailure } from "./catalog.js";
 
 /** What a new version runs and where it starts. */
-export interface NewVersion {
-  codeHash: string;
-  codeKind: "js" | "sql";
-  origin?: string;
-  from: string;
-  startSeq?: number;
-  startTime?: string;
-  subjects: string[];
+export type NewVersion = Pick<VersionRecord, "codeHash" | "codeKind" | "origin" | "from" | "startSeq" | "startTime" | "subjects" | "replayOf" | "source" | "queries"> & {
+  /** Promote as soon as it has caught up. */
   promote?: boolean;
-  replayOf?: number;
-  source?: { processor: string; version: number };
-  queries?: Record<string, string>;
-}
+};
 
 /** Result of registering: the new version, or the existing one that already runs this code from this offset. */
 export interface Registered {
