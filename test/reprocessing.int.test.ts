@@ -8,6 +8,7 @@ import { QueryPool, queryView, digestFile, readCheckpoint, promote, rollback, Ca
 import { runPromote } from "../src/cli/commands/lifecycle.js";
 import { recordSource } from "../src/cli/records.js";
 import type { OrderEvent } from "../examples/orders/generate.js";
+import { throwingOrders } from "./support/processors.js";
 
 const V1 = resolve("examples/orders/orders_by_user.ts");
 const V2 = resolve("examples/orders/orders_by_user_v2.ts");
@@ -162,5 +163,39 @@ describe("versioned reprocessing", () => {
     } finally {
       await ctx.close();
     }
+  });
+
+  it("catches up at once when it starts at the end of a quiet log (from end, or a time after the last event)", async () => {
+    await using env = await TestEnv.start();
+    await env.appendOrders(50, 51);
+    await env.startWorker();
+    const first = await deployModule(env.nc, env.spec, V1, { from: "end" });
+    expect(first.version.startSeq).toBe(51);
+    await env.waitForRecord("orders_by_user", (r) => r.live === 1, 10_000);
+    const later = new Date(Date.now() + 1000).toISOString();
+    const byTime = await replayProcessor(env.nc, env.spec, "orders_by_user", { from: later });
+    expect(byTime.version.startSeq).toBe(51);
+    await env.waitForRecord("orders_by_user", (r) => r.versions["2"]!.state === "caught-up", 10_000);
+    const more = await env.appendOrders(30, 52);
+    await waitFor(() => readCheckpoint(env.dataDir.viewFile("orders_by_user", 1)) === 80, 10_000, "v1 follows new events");
+    expect(digestFile(env.dataDir.viewFile("orders_by_user", 1)).digest).toBe(referenceDigest(referenceTotals(more)));
+  });
+
+  it("never rolls back to, or promotes, a version that failed", async () => {
+    await using env = await TestEnv.start();
+    await env.appendOrders(200, 61);
+    await env.startWorker();
+    await deployModule(env.nc, env.spec, throwingOrders(1e9, "halt"));
+    await env.waitForRecord("orders_by_user", (r) => r.live === 1);
+    // v1 is live, then fails on a poison event: it keeps serving, with its error.
+    env.nc.publish("events.order.placed", new TextEncoder().encode("not json"));
+    const rec = await env.waitForRecord("orders_by_user", (r) => r.versions["1"]!.error !== undefined);
+    expect(rec.versions["1"]!.state).toBe("live");
+    await deployModule(env.nc, env.spec, V1);
+    const cat = await env.catalog();
+    const after = await promote(cat, "orders_by_user", 2);
+    expect(after.versions["1"]!.state).toBe("failed");
+    await expect(rollback(cat, "orders_by_user")).rejects.toThrow(/no earlier live version/);
+    await expect(promote(cat, "orders_by_user", 1)).rejects.toThrow(/failed and cannot be made live/);
   });
 });

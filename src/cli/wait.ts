@@ -9,6 +9,8 @@ export async function waitForVersion(catalog: Catalog, name: string, version: nu
   const bar = tty ? new cliProgress.SingleBar({ format: `${name} v${version} [{bar}] {value}/{total} events | {eps} ev/s | ETA {etaText}`, hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
   let started = false;
   let lastLine = 0;
+  let warned = false;
+  const begun = Date.now();
   const deadline = opts.timeoutMs ? Date.now() + opts.timeoutMs : Infinity;
   try {
     for (;;) {
@@ -42,6 +44,10 @@ export async function waitForVersion(catalog: Catalog, name: string, version: nu
           lastLine = Date.now();
           process.stderr.write(`${name} v${version}: ${fmtNum(done)}/${fmtNum(total)} events, ${fmtNum(stats.eventsPerSec)} ev/s, ETA ${eta}\n`);
         }
+      }
+      if (!stats && !warned && Date.now() - begun > 5000 && !opts.quiet) {
+        warned = true;
+        process.stderr.write(`no worker has reported on ${name} v${version} yet — is \`kappa run\` or \`kappa dev\` running against this NATS?\n`);
       }
       if (Date.now() > deadline) throw new KappaError("WAIT_TIMEOUT", `${name} v${version} has not caught up in time`, { hint: "is a worker running (`kappa run` or `kappa dev`)? see `kappa status`" });
       await new Promise((r) => setTimeout(r, 250));

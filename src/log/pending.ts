@@ -1,4 +1,4 @@
-import type { JetStreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { wrapJsError, isNotFound } from "./stream.js";
 
 /**
@@ -11,6 +11,24 @@ export async function nextMatchingSeq(jsm: JetStreamManager, stream: string, pre
     return m ? m.seq : null;
   } catch (err) {
     if (isNotFound(err)) return null;
+    throw wrapJsError(err, stream);
+  }
+}
+
+/**
+ * The sequence of the first event the log stored at or after `time`, or the sequence after the last
+ * event when there is none yet: a time offset becomes a sequence once, so restarts never re-evaluate it.
+ */
+export async function firstSeqAtOrAfter(js: JetStreamClient, jsm: JetStreamManager, stream: string, time: string): Promise<number> {
+  try {
+    const info = await jsm.streams.info(stream);
+    const s = info.state;
+    if (s.messages === 0 || Date.parse(s.last_ts) < Date.parse(time)) return s.last_seq + 1;
+    if (Date.parse(s.first_ts) >= Date.parse(time)) return s.first_seq;
+    const c = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: time });
+    const m = await c.next({ expires: 2000 });
+    return m ? m.seq : s.last_seq + 1;
+  } catch (err) {
     throw wrapJsError(err, stream);
   }
 }

@@ -25,6 +25,8 @@ class PoisonSignal extends Error {
 }
 
 const decoder = new TextDecoder();
+/** NATS's default max_payload is 1 MiB; an emit must fit in one message with its headers. */
+const MAX_EMIT_BYTES = 1_000_000;
 
 /**
  * Applies batches of raw events to one view version: skips what the checkpoint already covers,
@@ -110,6 +112,7 @@ export class BatchApplier {
         const ev: KappaEvent = { seq: raw.seq, type: raw.type, time: raw.time, id: raw.id, data };
         this.#current = ev;
         this.#emitted = 0;
+        this.#rng = undefined; // an event applied again after a rollback draws the same numbers
         try {
           handler(ev, this.#ctx);
         } catch (e) {
@@ -151,6 +154,8 @@ export class BatchApplier {
     const ev = this.#current;
     if (!ev) throw new Error("ctx.emit() is only available while applying an event");
     validateEventType(type);
-    this.#outbox.run(ev.seq, this.#emitted++, type, ev.time, JSON.stringify(data ?? null));
+    const json = JSON.stringify(data ?? null);
+    if (json.length > MAX_EMIT_BYTES) throw new Error(`ctx.emit("${type}") of ${json.length} bytes is above the ${MAX_EMIT_BYTES}-byte limit of an event`);
+    this.#outbox.run(ev.seq, this.#emitted++, type, ev.time, json);
   }
 }

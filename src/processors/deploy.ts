@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { InputError, KappaError } from "../errors.js";
-import { ensureStream, logInfo, parseOffset, formatOffset, type StreamSpec } from "../log/index.js";
+import { ensureStream, logInfo, parseOffset, formatOffset, firstSeqAtOrAfter, type StreamSpec } from "../log/index.js";
 import { Catalog, registerVersion, type Registered, type NewVersion } from "../views/index.js";
 import { bundleProcessor } from "./bundle.js";
 import { CodeStore, hashCode } from "./codeStore.js";
@@ -25,8 +25,10 @@ async function resolveStart(nc: NatsConnection, stream: string, from: string): P
       return { from: "start", startSeq: 1 };
     case "seq":
       return { from: formatOffset(o), startSeq: o.seq };
-    case "time":
-      return { from: formatOffset(o), startTime: o.time };
+    case "time": {
+      const startSeq = await firstSeqAtOrAfter(jetstream(nc), await jetstreamManager(nc), stream, o.time);
+      return { from: formatOffset(o), startSeq, startTime: o.time };
+    }
     case "end": {
       const info = await logInfo(await jetstreamManager(nc), stream);
       return { from: "end", startSeq: info.lastSeq + 1 };

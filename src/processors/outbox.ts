@@ -60,6 +60,8 @@ export class OutboxPublisher {
       try {
         await ensureOutputStream(this.nc, this.output);
         const acks = rows.map((r) => this.#pub.publishNow(`${this.output.prefix}.${r.type}`, enc.encode(r.data), `${this.keyPrefix}:${r.seq}:${r.idx}`, { [TIME_HEADER]: r.time }));
+        // Every ack gets a handler now: when one fails, the others reject in the same tick.
+        for (const a of acks) a.catch(() => {});
         for (let i = 0; i < rows.length; i++) {
           await acks[i];
           if (this.#stopped) return;

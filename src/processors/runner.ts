@@ -59,6 +59,7 @@ export class VersionRunner {
   caughtUp = false;
   lastTrouble: string | undefined;
   #prefetch = MAX_PREFETCH;
+  #generation = 0;
   #prefetchChangedAt = 0;
   /** How long applying each batch took. */
   readonly batchTimes = new DurationHistogram();
@@ -113,38 +114,49 @@ export class VersionRunner {
       this.#outbox.kick();
     }
     await this.#subscribe();
+    if (this.#stopped || this.#failed) return;
     this.#idleTimer = setInterval(() => void this.#idleCheck(), 250);
+    this.#idleTimer.unref();
   }
 
+  /**
+   * Opens a consumer at the checkpoint. Every call starts a new generation: a subscription that finishes
+   * opening after a newer call, or after stop(), is closed at once, so two consumers never feed one view.
+   */
   async #subscribe(): Promise<void> {
     if (this.#stopped || this.#failed) return;
+    const gen = ++this.#generation;
+    const old = this.#sub;
+    this.#sub = undefined;
+    await old?.stop().catch(() => {});
     const cp = this.#writer!.checkpoint;
-    const fromTime = cp === 0 && this.record.startTime ? this.record.startTime : undefined;
-    const startSeq = fromTime ? undefined : Math.max(cp + 1, this.record.startSeq ?? 1);
+    const startSeq = Math.max(cp + 1, this.record.startSeq ?? 1);
+    let sub: LogSubscription;
     try {
-      this.#sub = await LogSubscription.open(this.deps.js, {
+      sub = await LogSubscription.open(this.deps.js, {
         stream: this.deps.input.stream,
         prefix: this.deps.input.prefix,
-        ...(startSeq !== undefined ? { startSeq } : {}),
-        ...(fromTime ? { startTime: fromTime } : {}),
+        startSeq,
         limits: this.deps.limits,
         prefetch: this.#prefetch,
       }, (b) => this.#onBatch(b));
     } catch (err) {
-      return this.#retryLater(err);
+      if (gen === this.#generation) void this.#retryLater(err);
+      return;
     }
-    const sub = this.#sub;
+    if (gen !== this.#generation || this.#stopped || this.#failed) {
+      await sub.stop().catch(() => {});
+      return;
+    }
+    this.#sub = sub;
     void sub.closed.then((err) => {
-      if (err && !this.#stopped && !this.#failed) void this.#retryLater(err);
+      if (err && gen === this.#generation && !this.#stopped && !this.#failed) void this.#retryLater(err);
     });
   }
 
   /** Drops the current consumer and reads again from the checkpoint (after a reconnect, say), instead of waiting for missed heartbeats. */
   async restartReading(): Promise<void> {
-    if (this.#stopped || this.#failed || !this.#writer || !this.#sub) return;
-    const old = this.#sub;
-    this.#sub = undefined;
-    await old.stop().catch(() => {});
+    if (this.#stopped || this.#failed || !this.#writer) return;
     await this.#subscribe();
   }
 
@@ -202,7 +214,9 @@ export class VersionRunner {
     try {
       const before = this.#writer.checkpoint;
       const head = (await this.deps.jsm.streams.info(this.deps.input.stream)).state.last_seq;
-      const next = await nextMatchingSeq(this.deps.jsm, this.deps.input.stream, this.deps.input.prefix, this.def.subjects?.length === 1 ? this.def.subjects[0] : undefined, before);
+      // A version that starts later in the log owes nothing before its start.
+      const from = Math.max(before, (this.record.startSeq ?? 1) - 1);
+      const next = await nextMatchingSeq(this.deps.jsm, this.deps.input.stream, this.deps.input.prefix, this.def.subjects?.length === 1 ? this.def.subjects[0] : undefined, from);
       if (next !== null) return;
       this.pending = 0;
       // Nothing matching in (before, head]: the checkpoint may cover it, so read-your-writes works for filtered views.
@@ -223,9 +237,11 @@ export class VersionRunner {
     this.lastTrouble = msg;
     this.deps.onTrouble(msg);
     const delay = Math.min(5000, 100 * 2 ** Math.min(this.#restarts++, 6));
+    const gen = this.#generation;
     await new Promise((r) => setTimeout(r, delay));
     if (this.#stopped || this.#failed) return;
     if (!this.#writer) return this.start();
+    if (gen !== this.#generation) return; // someone resubscribed meanwhile
     await this.#subscribe();
   }
 

@@ -44,7 +44,7 @@ export async function buildShadow(nc: NatsConnection, spec: StreamSpec, record: 
       LogSubscription.open(jetstream(nc), {
         stream: input.stream,
         prefix: input.prefix,
-        ...(record.startTime ? { startTime: record.startTime } : { startSeq: record.startSeq ?? 1 }),
+        startSeq: record.startSeq ?? 1,
       }, (b) => {
         if (done) return;
         const events = b.events.filter((e) => e.seq <= untilSeq);

@@ -24,6 +24,8 @@ export interface WorkerOptions {
 }
 
 const ACTIVE = new Set(["building", "caught-up", "live"]);
+/** Errors that say the code itself is bad: the version fails. Anything else is retried. */
+const CODE_ERRORS = new Set(["CODE_LOAD_FAILED", "BAD_PROCESSOR", "CODE_CORRUPT", "NOT_FOUND", "BAD_INPUT", "BAD_NAME"]);
 
 /** `kappa run`: watches the catalog and keeps every non-retired version of every processor current, each from its own checkpoint. */
 export class Worker {
@@ -131,8 +133,18 @@ export class Worker {
     try {
       def = await loadProcessor(await this.code.get(v.codeHash, v.codeKind), this.opts.dataDir.root + "/code", v.origin);
     } catch (err) {
+      const code = (err as { code?: string }).code ?? "";
+      if (!CODE_ERRORS.has(code)) {
+        // NATS or the disk, not the code: try again later rather than fail the version for good.
+        this.#log(`${key}: cannot load code yet (${messageOf(err)}) — retrying`);
+        setTimeout(() => {
+          const rec = this.#records.get(name);
+          if (rec && !this.#closed) this.#enqueue(rec);
+        }, 2000).unref();
+        return;
+      }
       this.#log(`${key}: cannot load code: ${messageOf(err)}`);
-      await markFailed(this.catalog, name, v.version, { message: `cannot load code: ${messageOf(err)}`, at: new Date().toISOString() }).catch(() => {});
+      this.#persist(`${key}: recording failure`, () => markFailed(this.catalog, name, v.version, { message: `cannot load code: ${messageOf(err)}`, at: new Date().toISOString() }));
       return;
     }
     const input: InputSpec = v.source ? outputOf(this.opts.spec.stream, v.source.processor, v.source.version) : this.opts.spec;

@@ -18,8 +18,9 @@ export interface VersionRecord {
   origin?: string;
   /** The offset as given (`start`, `end`, a sequence or a time). */
   from: string;
-  /** Resolved first sequence to read, when the offset was not a time. */
+  /** The first sequence to read, resolved at deploy time (for `end` and times too). */
   startSeq?: number;
+  /** The time offset as given, when it was one. */
   startTime?: string;
   /** Event-type filters the processor declared. */
   subjects: string[];

@@ -64,7 +64,7 @@ export async function promote(catalog: Catalog, name: string, version: number, o
     }
     const v = versionOf(cur, version);
     if (v.state === "live") throw new InputError(`${name} v${version} is already live`, { code: "ALREADY_LIVE" });
-    if (v.state === "retired" || v.state === "failed") {
+    if (v.state === "retired" || v.state === "failed" || v.error) {
       throw new InputError(`${name} v${version} is ${v.state} and cannot be made live`, { hint: "replay a new version with `kappa replay`" });
     }
     applyPromotion(cur, version, opts.action ?? "promote");
@@ -77,7 +77,8 @@ function applyPromotion(rec: ProcessorRecord, version: number, action: "promote"
   const previous = rec.live;
   if (previous !== null) {
     const old = rec.versions[String(previous)];
-    if (old && old.state === "live") old.state = "caught-up";
+    // A live version that failed keeps its error: demoted, it is failed, not a rollback target.
+    if (old && old.state === "live") old.state = old.error ? "failed" : "caught-up";
     if (action === "promote") rec.previousLive.push(previous);
   }
   const v = versionOf(rec, version);
@@ -94,7 +95,7 @@ export async function rollback(catalog: Catalog, name: string): Promise<Processo
     while (cur.previousLive.length > 0) {
       const prev = cur.previousLive.pop()!;
       const v = cur.versions[String(prev)];
-      if (v && (v.state === "caught-up" || v.state === "building")) {
+      if (v && !v.error && (v.state === "caught-up" || v.state === "building")) {
         applyPromotion(cur, prev, "rollback");
         return cur;
       }

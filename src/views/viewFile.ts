@@ -32,6 +32,9 @@ function cachePrepare(db: Db): void {
       if (cache.size >= STATEMENT_CACHE_LIMIT) cache.clear();
       s = original(sql);
       cache.set(sql, s);
+    } else if (s.reader) {
+      // Shared between callers: undo a .pluck()/.raw()/.expand() another handler set.
+      s.pluck(false).expand(false).raw(false);
     }
     return s;
   };

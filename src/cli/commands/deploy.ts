@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { deployModule, replayProcessor, type DeployResult } from "../../processors/index.js";
 import { Catalog, parseVersion } from "../../views/index.js";
+import { InputError } from "../../errors.js";
 import { CliContext } from "../context.js";
 import { printJson } from "../output.js";
 import { waitForVersion } from "../wait.js";
@@ -11,6 +12,13 @@ interface DeployFlags {
   wait?: boolean;
   codeOf?: string;
   timeout?: string;
+}
+
+/** A positive number of seconds from a flag, or an InputError. */
+function parseSeconds(text: string, flag: string): number {
+  const n = Number(text);
+  if (!(n > 0)) throw new InputError(`${flag} ${text} is not a positive number of seconds`, { hint: `e.g. ${flag} 60` });
+  return n;
 }
 
 /** Prints the outcome of a deploy or replay, waiting for catch-up when asked. */
@@ -27,7 +35,7 @@ async function finish(ctx: CliContext, r: DeployResult, flags: DeployFlags): Pro
     return;
   }
   const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
-  const done = await waitForVersion(catalog, r.processor, v.version, { quiet: ctx.json, ...(flags.timeout ? { timeoutMs: Number(flags.timeout) * 1000 } : {}) });
+  const done = await waitForVersion(catalog, r.processor, v.version, { quiet: ctx.json, ...(flags.timeout ? { timeoutMs: parseSeconds(flags.timeout, "--timeout") * 1000 } : {}) });
   const rec = await catalog.require(r.processor);
   if (ctx.json) printJson({ processor: r.processor, version: v.version, state: done.state, live: rec.live });
   else console.log(`${r.processor}: v${v.version} caught up — ${rec.live === v.version ? "live" : `not live (live is v${rec.live}); \`kappa promote ${r.processor} ${v.version}\` swaps it in`}`);

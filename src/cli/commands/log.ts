@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { jetstream } from "@nats-io/jetstream";
-import { logInfo, parseOffset, LogSubscription, wrapJsError, type LogInfo } from "../../log/index.js";
+import { logInfo, parseOffset, LogSubscription, wrapJsError, firstSeqAtOrAfter, type LogInfo } from "../../log/index.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { CliContext } from "../context.js";
 import { printJson, fmtNum } from "../output.js";
@@ -17,14 +17,14 @@ export async function runLogTail(ctx: CliContext, from: string, follow: boolean,
   const jsm = await jetstreamManager(nc);
   const info = await logInfo(jsm, ctx.spec.stream).catch((e) => { throw wrapJsError(e, ctx.spec.stream); });
   const o = parseOffset(from);
-  const start = o.kind === "end" ? { startSeq: info.lastSeq + 1 } : o.kind === "seq" ? { startSeq: o.seq } : o.kind === "time" ? { startTime: o.time } : {};
-  if (!follow && (info.messages === 0 || (o.kind === "seq" && o.seq > info.lastSeq) || o.kind === "end")) return;
+  const startSeq = o.kind === "end" ? info.lastSeq + 1 : o.kind === "seq" ? o.seq : o.kind === "time" ? await firstSeqAtOrAfter(jetstream(nc), jsm, ctx.spec.stream, o.time) : 1;
+  if (!follow && (info.messages === 0 || startSeq > info.lastSeq)) return;
   const dec = new TextDecoder();
   let printed = 0;
   await new Promise<void>((resolve, reject) => {
     let sub: LogSubscription | undefined;
     const finish = () => void sub?.stop().then(resolve, reject);
-    LogSubscription.open(jetstream(nc), { stream: ctx.spec.stream, prefix: ctx.spec.prefix, ...start }, (b) => {
+    LogSubscription.open(jetstream(nc), { stream: ctx.spec.stream, prefix: ctx.spec.prefix, startSeq }, (b) => {
       const out: string[] = [];
       for (const e of b.events) {
         if (limit !== undefined && printed >= limit) break;
@@ -36,6 +36,7 @@ export async function runLogTail(ctx: CliContext, from: string, follow: boolean,
     }).then((s) => {
       sub = s;
       if (follow) process.once("SIGINT", finish);
+      void s.closed.then((err) => (err ? reject(err) : resolve()));
     }, reject);
   });
 }
