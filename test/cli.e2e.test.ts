@@ -52,6 +52,17 @@ describe("the kappa binary, as a user runs it", () => {
       const ref = referenceTotals([{ type: "order.placed", id: "o1:placed", data: { user: "alice", amount: 10 } }, ...events]);
       expect(answer.rows).toEqual(ref);
 
+      // The raw log from an offset, as NDJSON.
+      const tail = k("log", "tail", "--from", "2", "--limit", "2");
+      expect(tail.code).toBe(0);
+      expect(tail.stdout.trim().split("\n").map((l) => JSON.parse(l) as { seq: number; type: string; data: unknown })).toEqual([
+        expect.objectContaining({ seq: 2, type: events[0]!.type, data: events[0]!.data }),
+        expect.objectContaining({ seq: 3, type: events[1]!.type, data: events[1]!.data }),
+      ]);
+      expect(k("log", "tail", "--from", "end").stdout).toBe("");
+      expect(k("log", "tail", "--from", new Date(Date.now() + 60_000).toISOString()).stdout).toBe("");
+      expect(k("log", "tail", "--from", "2990").stdout.trim().split("\n")).toHaveLength(12);
+
       // Named query with a bound parameter, CSV output.
       const top = k("query", "orders_by_user", "top_users", "--param", "n=2", "--format", "csv");
       expect(top.stdout.trim().split("\n")).toHaveLength(3);

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectNats, type NatsOptions, type StreamSpec } from "../log/index.js";
 import { DataDir } from "../views/index.js";
+import { InputError } from "../errors.js";
 
 /** The global flags every command takes. */
 export interface GlobalOptions {
@@ -18,6 +19,8 @@ export interface GlobalOptions {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** Idempotency window of a stream Kappa creates, in seconds. */
+  duplicateWindow?: string;
   /** HTTP port, for the commands that serve. */
   port?: string;
 }
@@ -31,7 +34,9 @@ export class CliContext {
 
   constructor(readonly opts: GlobalOptions) {
     this.dataDir = new DataDir(opts.dataDir);
-    this.spec = { stream: opts.stream, prefix: opts.prefix };
+    const dup = opts.duplicateWindow === undefined ? undefined : Number(opts.duplicateWindow);
+    if (dup !== undefined && !(dup > 0)) throw new InputError(`--duplicate-window ${opts.duplicateWindow} is not a positive number of seconds`, { hint: "e.g. --duplicate-window 600" });
+    this.spec = { stream: opts.stream, prefix: opts.prefix, ...(dup ? { duplicateWindowMs: dup * 1000 } : {}) };
     this.json = opts.json === true;
   }
 

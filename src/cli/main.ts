@@ -19,6 +19,7 @@ export function buildProgram(): Command {
     .option("--data-dir <dir>", "where view files live (env KAPPA_DATA_DIR)", process.env.KAPPA_DATA_DIR ?? "./.kappa")
     .option("--stream <name>", "JetStream stream of events", process.env.KAPPA_STREAM ?? "KAPPA")
     .option("--prefix <subject>", "subject prefix before each event type", "events")
+    .option("--duplicate-window <seconds>", "how long the stream remembers idempotency keys, when Kappa creates it (default 120)")
     .option("--json", "machine-readable output (only JSON on stdout, errors included)")
     .option("--creds <file>", "NATS credentials file")
     .option("--user <user>", "NATS user")

@@ -8,3 +8,4 @@ export * from "./publisher.js";
 export * from "./append.js";
 export * from "./pending.js";
 export * from "./server.js";
+export * from "./batches.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { jetstream } from "@nats-io/jetstream";
-import { logInfo, parseOffset, LogSubscription, wrapJsError, firstSeqAtOrAfter, type LogInfo } from "../../log/index.js";
+import { logInfo, parseOffset, readBatches, wrapJsError, firstSeqAtOrAfter, type LogInfo } from "../../log/index.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { CliContext } from "../context.js";
 import { printJson, fmtNum } from "../output.js";
@@ -21,24 +21,19 @@ export async function runLogTail(ctx: CliContext, from: string, follow: boolean,
   if (!follow && (info.messages === 0 || startSeq > info.lastSeq)) return;
   const dec = new TextDecoder();
   let printed = 0;
-  await new Promise<void>((resolve, reject) => {
-    let sub: LogSubscription | undefined;
-    const finish = () => void sub?.stop().then(resolve, reject);
-    LogSubscription.open(jetstream(nc), { stream: ctx.spec.stream, prefix: ctx.spec.prefix, startSeq }, (b) => {
-      const out: string[] = [];
-      for (const e of b.events) {
-        if (limit !== undefined && printed >= limit) break;
-        out.push(`{"seq":${e.seq},"type":${JSON.stringify(e.type)},"time":"${e.time}","id":${JSON.stringify(e.id)},"data":${dec.decode(e.data) || "null"}}`);
-        printed++;
-      }
-      if (out.length) process.stdout.write(out.join("\n") + "\n");
-      if ((limit !== undefined && printed >= limit) || (!follow && b.pending === 0)) finish();
-    }).then((s) => {
-      sub = s;
-      if (follow) process.once("SIGINT", finish);
-      void s.closed.then((err) => (err ? reject(err) : resolve()));
-    }, reject);
-  });
+  // Ctrl-C while following: closing the connection ends the stream of batches.
+  if (follow) process.once("SIGINT", () => void ctx.close());
+  for await (const b of readBatches(jetstream(nc), { stream: ctx.spec.stream, prefix: ctx.spec.prefix, startSeq, follow })) {
+    const out: string[] = [];
+    for (const e of b.events) {
+      if (limit !== undefined && printed >= limit) break;
+      out.push(`{"seq":${e.seq},"type":${JSON.stringify(e.type)},"time":"${e.time}","id":${JSON.stringify(e.id)},"data":${dec.decode(e.data) || "null"}}`);
+      printed++;
+    }
+    // Respect the pipe: wait for stdout to drain before reading more.
+    if (out.length && !process.stdout.write(out.join("\n") + "\n")) await new Promise((r) => process.stdout.once("drain", r));
+    if (limit !== undefined && printed >= limit) break;
+  }
 }
 
 export function registerLog(program: Command): void {
