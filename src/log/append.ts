@@ -72,33 +72,50 @@ export interface AppendSummary {
   seqs?: number[];
 }
 
-/** Publishes events in order with a bounded window of acks in flight; rejects on the first failure. */
+const CHUNK = 1000;
+
+/**
+ * Publishes events in order with a bounded window of acks in flight; rejects on the first failure.
+ * Events are taken in chunks and each chunk is published without yielding: the client flushes its
+ * buffer once per turn of the event loop, so a chunk goes out in one socket write, not one per event.
+ */
 export async function appendEvents(nc: NatsConnection, spec: StreamSpec, events: Iterable<OutgoingEvent> | AsyncIterable<OutgoingEvent>, opts: { window?: number; onAck?: (n: number) => void } = {}): Promise<AppendSummary> {
-  const pub = new PipelinedPublisher(nc, { window: opts.window });
   const enc = new TextEncoder();
   const summary: AppendSummary = { count: 0, stored: 0, duplicates: 0, firstSeq: null, lastSeq: null, seqs: [] };
   let failure: Error | undefined;
-  const record = (i: number, seq: number, dup: boolean) => {
-    if (summary.seqs) {
-      if (i < 10_000) summary.seqs[i] = seq;
-      else summary.seqs = undefined;
-    }
-    if (dup) summary.duplicates++;
-    else summary.stored++;
-    if (summary.firstSeq === null || seq < summary.firstSeq) summary.firstSeq = seq;
-    if (summary.lastSeq === null || seq > summary.lastSeq) summary.lastSeq = seq;
-    opts.onAck?.(summary.stored + summary.duplicates);
+  const pub = new PipelinedPublisher(nc, {
+    window: opts.window,
+    onResult: (i, err, seq, dup) => {
+      if (err) {
+        failure ??= err;
+        return;
+      }
+      if (summary.seqs) {
+        if (i < 10_000) summary.seqs[i] = seq;
+        else summary.seqs = undefined;
+      }
+      if (dup) summary.duplicates++;
+      else summary.stored++;
+      if (summary.firstSeq === null || seq < summary.firstSeq) summary.firstSeq = seq;
+      if (summary.lastSeq === null || seq > summary.lastSeq) summary.lastSeq = seq;
+      opts.onAck?.(summary.stored + summary.duplicates);
+    },
+  });
+  const chunk: OutgoingEvent[] = [];
+  const flush = async () => {
+    if (pub.inFlight >= pub.window) await pub.waitForSpace(); // in flight stays ≤ window + one chunk
+    for (const ev of chunk) pub.send(`${spec.prefix}.${ev.type}`, enc.encode(ev.json), ev.id, summary.count++);
+    chunk.length = 0;
   };
   try {
     for await (const ev of events) {
-      if (failure) break;
-      const i = summary.count++;
-      if (pub.inFlight >= (opts.window ?? 10_000)) await pub.waitForSpace();
-      pub.publishNow(`${spec.prefix}.${ev.type}`, enc.encode(ev.json), ev.id).then(
-        (r) => record(i, r.seq, r.duplicate),
-        (err: Error) => (failure ??= err),
-      );
+      chunk.push(ev);
+      if (chunk.length >= CHUNK) {
+        await flush();
+        if (failure) break;
+      }
     }
+    if (chunk.length && !failure) await flush();
     await pub.drain();
   } finally {
     pub.close();

@@ -1,6 +1,7 @@
 import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { wrapJsError } from "./stream.js";
-import { DEFAULT_LIMITS, TIME_HEADER, type LogBatch, type RawEvent, type ReadSpec } from "./reader.js";
+import { DEFAULT_LIMITS, type LogBatch, type ReadSpec } from "./reader.js";
+import { RawEventDecoder, type RawEvent } from "./rawEvent.js";
 
 /**
  * The log from an offset as an async stream of batches. Pull-based: the client fetches more only as
@@ -17,20 +18,15 @@ export async function* readBatches(js: JetStreamClient, spec: ReadSpec & { follo
   } catch (err) {
     throw wrapJsError(err, spec.stream);
   }
-  const skip = spec.prefix.length + 1;
+  const decoder = new RawEventDecoder(spec.prefix.length + 1, spec.timeHeader === true);
   let events: RawEvent[] = [];
   let bytes = 0;
   try {
     for await (const m of messages as AsyncIterable<JsMsg>) {
       const info = m.info;
-      events.push({
-        seq: m.seq,
-        type: m.subject.slice(skip),
-        time: m.headers?.get(TIME_HEADER) || new Date(Math.floor(info.timestampNanos / 1e6)).toISOString(),
-        id: m.headers?.get("Nats-Msg-Id") ?? "",
-        data: m.data,
-      });
-      bytes += m.data.length;
+      const ev = decoder.decode(m, info.timestampNanos);
+      events.push(ev);
+      bytes += ev.data.length;
       if (info.pending === 0 || events.length >= limits.maxEvents || bytes >= limits.maxBytes) {
         yield { events, bytes, lastSeq: m.seq, pending: info.pending };
         events = [];

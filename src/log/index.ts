@@ -4,6 +4,7 @@ export * from "./stream.js";
 export * from "./offset.js";
 export * from "./subjects.js";
 export * from "./reader.js";
+export * from "./rawEvent.js";
 export * from "./publisher.js";
 export * from "./append.js";
 export * from "./pending.js";

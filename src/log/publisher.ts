@@ -7,17 +7,25 @@ export interface PubResult {
   duplicate: boolean;
 }
 
+/** Called once per message sent with `send`: an error, or the stored sequence. */
+export type PubCallback = (tag: number, err: Error | undefined, seq: number, duplicate: boolean) => void;
+
 interface InFlight {
-  resolve: (r: PubResult) => void;
-  reject: (e: Error) => void;
+  tag: number;
   subject: string;
   at: number;
+  /** For the Promise API: the message's own resolver (absent on the callback path). */
+  settle?: (err: Error | undefined, r?: PubResult) => void;
 }
+
+const decoder = new TextDecoder();
 
 /**
  * Publishes to JetStream with many acks in flight over one wildcard inbox subscription.
- * The stock `js.publish` builds a request (and an Error for async traces) per message and
- * tops out far below the server; this keeps a bounded window and matches acks by token.
+ * The stock `js.publish` builds a request (and an Error for async traces) per message and tops out
+ * far below the server; this keeps a bounded window and matches acks by token. Callers that publish
+ * many messages use `send` (one shared callback, no Promise per message) and publish a chunk without
+ * yielding, so the client writes the whole chunk to the socket at once.
  */
 export class PipelinedPublisher {
   readonly #nc: NatsConnection;
@@ -26,15 +34,17 @@ export class PipelinedPublisher {
   readonly #inflight = new Map<number, InFlight>();
   readonly #window: number;
   readonly #timeoutMs: number;
+  readonly #onResult: PubCallback | undefined;
   #next = 0;
   #waiters: (() => void)[] = [];
   #timer: NodeJS.Timeout;
   #closed = false;
 
-  constructor(nc: NatsConnection, opts: { window?: number; timeoutMs?: number } = {}) {
+  constructor(nc: NatsConnection, opts: { window?: number; timeoutMs?: number; onResult?: PubCallback } = {}) {
     this.#nc = nc;
     this.#window = opts.window ?? 10_000;
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
+    this.#onResult = opts.onResult;
     this.#prefix = createInbox() + ".";
     this.#sub = nc.subscribe(this.#prefix + "*", { callback: (err, m) => (err ? this.#failAll(err) : this.#onAck(m)) });
     this.#timer = setInterval(() => this.#expire(), Math.min(1000, this.#timeoutMs));
@@ -44,6 +54,11 @@ export class PipelinedPublisher {
   /** Number of publishes waiting for their ack. */
   get inFlight(): number {
     return this.#inflight.size;
+  }
+
+  /** The most that may be in flight before `waitForSpace` waits. */
+  get window(): number {
+    return this.#window;
   }
 
   /** Publishes one message; resolves with its stream sequence once stored. Waits first while the window is full. */
@@ -58,22 +73,32 @@ export class PipelinedPublisher {
     if (this.#closed) throw new KappaError("PUBLISHER_CLOSED", "publisher is closed");
   }
 
-  /** Publishes without waiting for window space; callers that bound their own window use this. */
+  /** Publishes without waiting for window space, with a Promise for its ack (for a few messages at a time). */
   publishNow(subject: string, data: Uint8Array, msgId: string, extraHeaders?: Record<string, string>): Promise<PubResult> {
-    if (this.#closed) return Promise.reject(new KappaError("PUBLISHER_CLOSED", "publisher is closed"));
+    return new Promise<PubResult>((resolve, reject) => {
+      this.#emit(subject, data, msgId, extraHeaders, -1, (err, r) => (err ? reject(err) : resolve(r!)));
+    });
+  }
+
+  /** Publishes without waiting; the result goes to the constructor's `onResult` with this `tag`. */
+  send(subject: string, data: Uint8Array, msgId: string, tag: number): void {
+    this.#emit(subject, data, msgId, undefined, tag, undefined);
+  }
+
+  #emit(subject: string, data: Uint8Array, msgId: string, extra: Record<string, string> | undefined, tag: number, settle: InFlight["settle"]): void {
+    if (this.#closed) return this.#deliver({ tag, subject, at: 0, settle }, new KappaError("PUBLISHER_CLOSED", "publisher is closed"));
     const token = this.#next++;
     const h = makeHeaders();
     h.set("Nats-Msg-Id", msgId);
-    if (extraHeaders) for (const [k, v] of Object.entries(extraHeaders)) h.set(k, v);
-    return new Promise<PubResult>((resolve, reject) => {
-      this.#inflight.set(token, { resolve, reject, subject, at: Date.now() });
-      try {
-        this.#nc.publish(subject, data, { reply: this.#prefix + token, headers: h });
-      } catch (err) {
-        this.#inflight.delete(token);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
+    if (extra) for (const [k, v] of Object.entries(extra)) h.set(k, v);
+    const f: InFlight = { tag, subject, at: Date.now(), settle };
+    this.#inflight.set(token, f);
+    try {
+      this.#nc.publish(subject, data, { reply: this.#prefix + token, headers: h });
+    } catch (err) {
+      this.#settle(token);
+      this.#deliver(f, err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /** Waits until every publish has been acknowledged or failed. */
@@ -94,24 +119,29 @@ export class PipelinedPublisher {
     this.close();
   }
 
+  #deliver(f: InFlight, err: Error | undefined, seq = 0, duplicate = false): void {
+    if (f.settle) f.settle(err, err ? undefined : { seq, duplicate });
+    else this.#onResult?.(f.tag, err, seq, duplicate);
+  }
+
   #onAck(m: Msg): void {
     const token = Number(m.subject.slice(this.#prefix.length));
     const f = this.#inflight.get(token);
     if (!f) return;
     this.#settle(token);
     if (m.headers?.code === 503) {
-      f.reject(new UnavailableError("NO_STREAM", `no stream stores subject ${f.subject}`, { hint: "the stream is missing: run `kappa append` against a server with the stream, or pass --stream" }));
-      return;
+      return this.#deliver(f, new UnavailableError("NO_STREAM", `no stream stores subject ${f.subject}`, { hint: "the stream is missing: run `kappa append` against a server with the stream, or pass --stream" }));
     }
+    let ack: { seq?: number; duplicate?: boolean; error?: { code: number; description: string } };
     try {
-      const ack = JSON.parse(new TextDecoder().decode(m.data)) as { seq?: number; duplicate?: boolean; error?: { code: number; description: string } };
-      if (ack.error) {
-        f.reject(new KappaError("PUBLISH_REJECTED", `the stream refused ${f.subject}: ${ack.error.description} (${ack.error.code})`, { hint: "check the event's size and the stream's limits (`kappa log info`)" }));
-      } else {
-        f.resolve({ seq: ack.seq ?? 0, duplicate: ack.duplicate === true });
-      }
+      ack = JSON.parse(decoder.decode(m.data)) as typeof ack;
     } catch (err) {
-      f.reject(new KappaError("BAD_ACK", `unreadable ack for ${f.subject}`, { cause: err }));
+      return this.#deliver(f, new KappaError("BAD_ACK", `unreadable ack for ${f.subject}`, { cause: err }));
+    }
+    if (ack.error) {
+      this.#deliver(f, new KappaError("PUBLISH_REJECTED", `the stream refused ${f.subject}: ${ack.error.description} (${ack.error.code})`, { hint: "check the event's size and the stream's limits (`kappa log info`)" }));
+    } else {
+      this.#deliver(f, undefined, ack.seq ?? 0, ack.duplicate === true);
     }
   }
 
@@ -129,7 +159,7 @@ export class PipelinedPublisher {
     for (const [token, f] of this.#inflight) {
       if (f.at > limit) break; // insertion order = publish order
       this.#settle(token);
-      f.reject(new UnavailableError("PUBLISH_TIMEOUT", `no ack from JetStream within ${this.#timeoutMs} ms for ${f.subject}`, {
+      this.#deliver(f, new UnavailableError("PUBLISH_TIMEOUT", `no ack from JetStream within ${this.#timeoutMs} ms for ${f.subject}`, {
         hint: "NATS may be down or overloaded; re-run with the same --id or --id-field so retries are not stored twice",
       }));
     }
@@ -138,7 +168,7 @@ export class PipelinedPublisher {
   #failAll(err: Error): void {
     for (const [token, f] of this.#inflight) {
       this.#settle(token);
-      f.reject(err);
+      this.#deliver(f, err);
     }
     const w = this.#waiters;
     this.#waiters = [];

@@ -1,16 +1,9 @@
 import { DeliverPolicy, type JetStreamClient, type JsMsg, type ConsumerMessages } from "@nats-io/jetstream";
 import { KappaError, messageOf } from "../errors.js";
 import { wrapJsError } from "./stream.js";
+import { RawEventDecoder, type RawEvent } from "./rawEvent.js";
 
-/** One event as read from the log, before its data is parsed. */
-export interface RawEvent {
-  seq: number;
-  type: string;
-  /** ISO time the log stored the event. */
-  time: string;
-  id: string;
-  data: Uint8Array;
-}
+export type { RawEvent } from "./rawEvent.js";
 
 /** A run of consecutive events; `pending` is how many matching events the log still held after the last one. */
 export interface LogBatch {
@@ -28,9 +21,6 @@ export interface BatchLimits {
   maxMs: number;
 }
 
-/** Header carrying an event's own time when it differs from when the log stored it (events derived by a processor). */
-export const TIME_HEADER = "Kappa-Time";
-
 export const DEFAULT_LIMITS: BatchLimits = { maxEvents: 5000, maxBytes: 8 * 1024 * 1024, maxMs: 50 };
 
 /** What to read: where to start and which event types. */
@@ -46,6 +36,8 @@ export interface ReadSpec {
    * socket read to the handler in one go, so a slow handler wants a small prefetch to yield the thread often.
    */
   prefetch?: number;
+  /** Events carry their own time in a Kappa-Time header (streams of derived events). */
+  timeHeader?: boolean;
 }
 
 /**
@@ -56,20 +48,19 @@ export interface ReadSpec {
 export class LogSubscription {
   readonly #msgs: ConsumerMessages;
   readonly #limits: BatchLimits;
-  readonly #prefixLen: number;
+  readonly #decoder: RawEventDecoder;
   #events: RawEvent[] = [];
   #bytes = 0;
   #pending = 0;
-  #openedAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #failure: Error | undefined;
   readonly #done: Promise<Error | undefined>;
   #stopped = false;
 
-  private constructor(msgs: ConsumerMessages, limits: BatchLimits, prefix: string, private readonly handler: (b: LogBatch) => void) {
+  private constructor(msgs: ConsumerMessages, limits: BatchLimits, prefix: string, timeHeader: boolean, private readonly handler: (b: LogBatch) => void) {
     this.#msgs = msgs;
     this.#limits = limits;
-    this.#prefixLen = prefix.length + 1;
+    this.#decoder = new RawEventDecoder(prefix.length + 1, timeHeader);
     this.#done = msgs.closed().then(
       (e) => this.#failure ?? (e instanceof Error ? e : undefined),
       (e: unknown) => this.#failure ?? (e instanceof Error ? e : new Error(String(e))),
@@ -98,7 +89,7 @@ export class LogSubscription {
         else pendingMsgs.push(m);
       },
     });
-    sub = new LogSubscription(msgs, limits, spec.prefix, handler);
+    sub = new LogSubscription(msgs, limits, spec.prefix, spec.timeHeader === true, handler);
     for (const m of pendingMsgs) sub.#onMessage(m);
     return sub;
   }
@@ -137,19 +128,13 @@ export class LogSubscription {
     if (this.#stopped) return;
     try {
       const info = m.info;
-      if (this.#events.length === 0) this.#openedAt = Date.now();
-      const h = m.headers;
-      this.#events.push({
-        seq: m.seq,
-        type: m.subject.slice(this.#prefixLen),
-        time: h?.get(TIME_HEADER) || new Date(Math.floor(info.timestampNanos / 1e6)).toISOString(),
-        id: h?.get("Nats-Msg-Id") ?? "",
-        data: m.data,
-      });
-      this.#bytes += m.data.length;
+      const ev = this.#decoder.decode(m, info.timestampNanos);
+      this.#events.push(ev);
+      this.#bytes += ev.data.length;
       this.#pending = info.pending;
       const l = this.#limits;
-      if (info.pending === 0 || this.#events.length >= l.maxEvents || this.#bytes >= l.maxBytes || Date.now() - this.#openedAt >= l.maxMs) {
+      // The time cap is the timer's job: no clock read per message.
+      if (info.pending === 0 || this.#events.length >= l.maxEvents || this.#bytes >= l.maxBytes) {
         this.#flush();
       } else if (!this.#timer) {
         this.#timer = setTimeout(() => this.#flush(), l.maxMs);

@@ -18,6 +18,24 @@ export function isTransientSqliteError(err: unknown): boolean {
   return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|NOMEM|PROTOCOL|CANTOPEN)/.test(code);
 }
 
+/** The event a handler sees; `id` is read from the message headers only if the handler asks. */
+class AppliedEvent implements KappaEvent {
+  readonly seq: number;
+  readonly type: string;
+  readonly time: string;
+  constructor(private readonly raw: RawEvent, readonly data: unknown) {
+    this.seq = raw.seq;
+    this.type = raw.type;
+    this.time = raw.time;
+  }
+  get id(): string {
+    return this.raw.id;
+  }
+  toJSON(): object {
+    return { seq: this.seq, type: this.type, time: this.time, id: this.id, data: this.data };
+  }
+}
+
 class PoisonSignal extends Error {
   constructor(readonly index: number, readonly poison: Poison) {
     super(poison.message);
@@ -37,6 +55,7 @@ export class BatchApplier {
   readonly #def: ProcessorDefinition;
   readonly #matches: (type: string) => boolean;
   readonly #handlers = new Map<string, Handler | null>();
+  readonly #wanted = new Map<string, boolean>();
   readonly #ctx: ProcessorContext;
   readonly #outbox: Statement;
   readonly #deadLetter: Statement;
@@ -100,7 +119,7 @@ export class BatchApplier {
       n = 0;
       for (let i = from; i < to; i++) {
         const raw = events[i]!;
-        if (!this.#matches(raw.type)) continue;
+        if (!this.#wants(raw.type)) continue;
         const handler = this.#handlerFor(raw.type);
         if (!handler) continue;
         let data: unknown;
@@ -109,7 +128,7 @@ export class BatchApplier {
         } catch (e) {
           throw new PoisonSignal(i, { event: raw, message: `event ${raw.seq} (${raw.type}) is not valid JSON — another client may have published it: ${messageOf(e)}`, cause: e });
         }
-        const ev: KappaEvent = { seq: raw.seq, type: raw.type, time: raw.time, id: raw.id, data };
+        const ev: KappaEvent = new AppliedEvent(raw, data);
         this.#current = ev;
         this.#emitted = 0;
         this.#rng = undefined; // an event applied again after a rollback draws the same numbers
@@ -125,6 +144,16 @@ export class BatchApplier {
     });
     this.applied += n;
     this.#current = undefined;
+  }
+
+  /** Whether the processor's subjects take this type (cached: the same few types repeat). */
+  #wants(type: string): boolean {
+    let w = this.#wanted.get(type);
+    if (w === undefined) {
+      w = this.#matches(type);
+      if (this.#wanted.size < 10_000) this.#wanted.set(type, w);
+    }
+    return w;
   }
 
   #handlerFor(type: string): Handler | null {

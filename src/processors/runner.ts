@@ -137,6 +137,7 @@ export class VersionRunner {
         stream: this.deps.input.stream,
         prefix: this.deps.input.prefix,
         startSeq,
+        timeHeader: this.record.source !== undefined,
         limits: this.deps.limits,
         prefetch: this.#prefetch,
       }, (b) => this.#onBatch(b));

@@ -45,6 +45,7 @@ export async function buildShadow(nc: NatsConnection, spec: StreamSpec, record: 
         stream: input.stream,
         prefix: input.prefix,
         startSeq: record.startSeq ?? 1,
+        timeHeader: record.source !== undefined,
       }, (b) => {
         if (done) return;
         const events = b.events.filter((e) => e.seq <= untilSeq);

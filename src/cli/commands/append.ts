@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,16 +24,23 @@ async function* lines(path: string): AsyncGenerator<{ line: string; no: number }
   }
 }
 
-/** Checks every line first, so a bad line publishes nothing; then publishes in a second pass. */
+/** Files up to this size keep their checked events in memory, so each line is parsed once. */
+const KEEP_PARSED_BYTES = 256 * 1024 * 1024;
+
+/** Checks every line first, so a bad line publishes nothing; then publishes (re-reading only very large files). */
 async function appendFile(ctx: CliContext, path: string, opts: LineOptions): Promise<AppendSummary> {
+  const keep = statSync(path).size <= KEEP_PARSED_BYTES;
+  const checked: OutgoingEvent[] = [];
   let count = 0;
   for await (const { line, no } of lines(path)) {
-    parseEventLine(line, no, opts);
+    const ev = parseEventLine(line, no, opts);
+    if (keep) checked.push(ev);
     count++;
   }
   if (count === 0) throw new InputError(`no events in ${path}`, { hint: "give one JSON object per line" });
   const nc = await ctx.nats();
   await ensureStream(nc, ctx.spec);
+  if (keep) return appendEvents(nc, ctx.spec, checked);
   async function* events(): AsyncGenerator<OutgoingEvent> {
     for await (const { line, no } of lines(path)) yield parseEventLine(line, no, opts);
   }
