@@ -22,6 +22,8 @@ export interface LineOptions {
   maxBytes: number;
 }
 
+const knownTypes = new Set<string>();
+
 /** Parses and checks one input line; throws an InputError naming the line. */
 export function parseEventLine(line: string, lineNo: number, opts: LineOptions): OutgoingEvent {
   const where = `line ${lineNo}`;
@@ -44,7 +46,10 @@ export function parseEventLine(line: string, lineNo: number, opts: LineOptions):
     if (value.id !== undefined) id = String(value.id);
   }
   try {
-    validateEventType(type);
+    if (!knownTypes.has(type)) {
+      validateEventType(type);
+      if (knownTypes.size < 10_000) knownTypes.add(type);
+    }
   } catch (err) {
     throw new InputError(`${where}: ${(err as InputError).message}`, { hint: (err as InputError).hint, code: "BAD_EVENT_TYPE" });
   }
