@@ -6,7 +6,7 @@ import { registerStatus } from "./commands/status.js";
 import { registerLifecycle } from "./commands/lifecycle.js";
 import { registerQuery } from "./commands/query.js";
 import { registerRun } from "./commands/run.js";
-import { registerExtras } from "./commands/extras.js";
+import { registerServe } from "./commands/serve.js";
 import { registerVerify } from "./commands/verify.js";
 import { registerDlq } from "./commands/dlq.js";
 import { reportError } from "./output.js";
@@ -39,7 +39,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerVerify(program);
   registerDlq(program);
-  registerExtras(program);
+  registerServe(program);
   return program;
 }
 

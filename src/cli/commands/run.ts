@@ -1,6 +1,7 @@
 import { rmSync, writeFileSync, mkdirSync } from "node:fs";
 import type { Command } from "commander";
-import { NatsServer, connectNats } from "../../log/index.js";
+import { NatsServer, connectNats, DEFAULT_LIMITS, type BatchLimits } from "../../log/index.js";
+import { InputError } from "../../errors.js";
 import { Worker } from "../../processors/index.js";
 import { CliContext } from "../context.js";
 import { startHttpServer } from "../http/index.js";
@@ -14,6 +15,30 @@ function interrupted(): Promise<string> {
   });
 }
 
+interface BatchFlags {
+  batchEvents: string;
+  batchBytes: string;
+  batchMs: string;
+}
+
+/** The worker's batch caps from flags (defaults chosen from bench/RESULTS.md). */
+function batchLimits(o: BatchFlags): BatchLimits {
+  const n = (v: string, flag: string) => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < 1) throw new InputError(`${flag} ${v} is not a positive integer`, { hint: `e.g. ${flag} ${flag === "--batch-ms" ? 50 : 5000}` });
+    return x;
+  };
+  return { maxEvents: n(o.batchEvents, "--batch-events"), maxBytes: n(o.batchBytes, "--batch-bytes"), maxMs: n(o.batchMs, "--batch-ms") };
+}
+
+/** Adds the batch-cap flags to a command that runs a worker. */
+function withBatchFlags(cmd: Command): Command {
+  return cmd
+    .option("--batch-events <n>", "at most this many events per batch transaction", String(DEFAULT_LIMITS.maxEvents))
+    .option("--batch-bytes <n>", "at most this many payload bytes per batch", String(DEFAULT_LIMITS.maxBytes))
+    .option("--batch-ms <ms>", "commit a partly filled batch after this long", String(DEFAULT_LIMITS.maxMs));
+}
+
 function logLine(ctx: CliContext): (l: string) => void {
   return (l) => {
     if (ctx.json) process.stdout.write(JSON.stringify({ at: new Date().toISOString(), msg: l }) + "\n");
@@ -22,14 +47,17 @@ function logLine(ctx: CliContext): (l: string) => void {
 }
 
 export function registerRun(program: Command): void {
-  program
-    .command("run")
+  withBatchFlags(program.command("run"))
     .description("the worker: keeps every non-retired version of every processor up to date")
-    .action(async (_o, cmd: Command) => {
+    .action(async (o: BatchFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const log = logLine(ctx);
+      const limits = batchLimits(o);
       const nc = await connectNats(ctx.natsOptions({ reconnectForever: true, name: "kappa-worker" }));
-      const worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log });
+      const worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits }).catch(async (err: unknown) => {
+        await nc.close();
+        throw err;
+      });
       log(`worker running on ${ctx.natsUrl}, data dir ${ctx.dataDir.root}`);
       const sig = await interrupted();
       log(`${sig}: stopping`);
@@ -37,14 +65,14 @@ export function registerRun(program: Command): void {
       await nc.close();
     });
 
-  program
-    .command("dev")
+  withBatchFlags(program.command("dev"))
     .description("zero-config: an embedded nats-server (JetStream under <data-dir>/nats), the worker and the query server in one process")
     .option("--port <port>", "HTTP port of the query server on 127.0.0.1 (0 picks a free one)", "7070")
     .option("--no-serve", "do not start the query server")
-    .action(async (o: { port: string; serve: boolean }, cmd: Command) => {
+    .action(async (o: { port: string; serve: boolean } & BatchFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const log = logLine(ctx);
+      const limits = batchLimits(o);
       mkdirSync(ctx.dataDir.root, { recursive: true });
       const server = await NatsServer.start({ storeDir: ctx.dataDir.natsStore });
       let worker: Worker | undefined;
@@ -52,7 +80,7 @@ export function registerRun(program: Command): void {
       const nc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev" });
       try {
         writeFileSync(ctx.dataDir.natsUrlFile, server.url + "\n");
-        worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log });
+        worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits });
         if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log });
         log(`kappa dev: NATS ${server.url} (pid ${server.pid}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
         if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, dataDir: ctx.dataDir.root }) + "\n");
