@@ -1,6 +1,6 @@
-import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { wrapJsError } from "./stream.js";
-import { DEFAULT_LIMITS, type LogBatch, type ReadSpec } from "./reader.js";
+import { DEFAULT_LIMITS, startOptions, type LogBatch, type ReadSpec } from "./reader.js";
 import { RawEventDecoder, type RawEvent } from "./rawEvent.js";
 
 /**
@@ -13,7 +13,7 @@ export async function* readBatches(js: JetStreamClient, spec: ReadSpec & { follo
   const limits = { ...DEFAULT_LIMITS, ...spec.limits };
   let messages;
   try {
-    const consumer = await js.consumers.get(spec.stream, spec.startSeq && spec.startSeq > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: spec.startSeq } : {});
+    const consumer = await js.consumers.get(spec.stream, startOptions(spec));
     messages = await consumer.consume({ max_messages: spec.prefetch ?? Math.min(10_000, limits.maxEvents * 2) });
   } catch (err) {
     throw wrapJsError(err, spec.stream);

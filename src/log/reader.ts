@@ -27,9 +27,8 @@ export const DEFAULT_LIMITS: BatchLimits = { maxEvents: 5000, maxBytes: 8 * 1024
 export interface ReadSpec {
   stream: string;
   prefix: string;
-  /** First sequence to deliver (≥ 1), or a time; omitted = everything. */
+  /** First sequence to deliver (≥ 1); omitted = everything. Times are resolved to a sequence first (firstSeqAtOrAfter). */
   startSeq?: number;
-  startTime?: string;
   limits?: Partial<BatchLimits>;
   /**
    * Messages the client may hold ahead of the handler (JetStream pull size). The client hands a whole
@@ -109,11 +108,6 @@ export class LogSubscription {
     return this.#limits.maxEvents;
   }
 
-  /** Notifications from the client (reconnects, missed heartbeats, consumer recreated). */
-  status(): AsyncIterable<{ type: string }> {
-    return this.#msgs.status();
-  }
-
   /** Stops reading; a batch being collected is handed over first. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
@@ -167,8 +161,8 @@ export class LogSubscription {
   }
 }
 
-function startOptions(spec: ReadSpec): { deliver_policy: DeliverPolicy; opt_start_seq?: number; opt_start_time?: string } {
+/** The ordered consumer's start for a read spec. */
+export function startOptions(spec: ReadSpec): { deliver_policy: DeliverPolicy; opt_start_seq?: number } {
   if (spec.startSeq !== undefined && spec.startSeq > 1) return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: spec.startSeq };
-  if (spec.startTime !== undefined) return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: spec.startTime };
   return { deliver_policy: DeliverPolicy.All };
 }

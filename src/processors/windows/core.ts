@@ -1,3 +1,4 @@
+import type { Database } from "better-sqlite3";
 import type { KappaEvent } from "../define.js";
 import { SynopsisStore, type StateContext } from "../synopses/store.js";
 import type { Synopsis } from "../synopses/synopsis.js";
@@ -69,6 +70,17 @@ export class WindowCore<T, V, A> {
   }
 
   /** The group of an event. */
+  /** What every window exposes about itself: its name, results table and schema. */
+  get descriptor(): { name: string; table: string; schema: string } {
+    return { name: this.name, table: this.results.name, schema: this.results.schema };
+  }
+
+  /** The start of every add(): make sure the results table exists, then read the event's key and value. */
+  begin(event: KappaEvent<T>, db: Database): { key: string; value: V } {
+    this.results.ensure(db);
+    return { key: this.keyOf(event), value: this.agg.valueOf(event) };
+  }
+
   keyOf(event: KappaEvent<T>): string {
     return this.#key ? String(this.#key(event)) : DEFAULT_KEY;
   }

@@ -36,14 +36,10 @@ function countWindows<T, V, A>(opts: WindowOptions<T, V, A>, sizeOpt: number, ad
   if (advance > size) throw new WindowConfigError(opts.name, `advance ${advance} exceeds size ${size}, so events would fall between windows`, "use advance ≤ size");
 
   return {
-    name: core.name,
-    table: core.results.name,
-    schema: core.results.schema,
+    ...core.descriptor,
     add(event: KappaEvent<T>, ctx: StateContext): AddResult {
       const { db } = ctx;
-      core.results.ensure(db);
-      const key = core.keyOf(event);
-      const value = core.agg.valueOf(event);
+      const { key, value } = core.begin(event, db);
       const ek = encodeKey(key);
       const counterKey = `n${SEP}${ek}`;
       const i = core.state.get<number>(db, counterKey) ?? 0;

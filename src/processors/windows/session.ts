@@ -8,7 +8,6 @@ import { WindowConfigError } from "./errors.js";
 import { eventTimeReader, iso } from "./eventTime.js";
 import { decodeKey, encodeKey, SEP, sortable, unsortable } from "./keys.js";
 import { recordLate } from "./late.js";
-import { SCAN_BATCH } from "./state.js";
 import type { TimeWindow, TimeWindowOptions } from "./timeWindow.js";
 import { readWatermark, WatermarkTracker } from "./watermark.js";
 
@@ -64,8 +63,7 @@ export function sessionWindow<T = any, V = unknown, A = unknown>(opts: TimeWindo
   function closeUpTo(ctx: StateContext, watermark: number): void {
     const { db } = ctx;
     const upTo = CLOSE + sortable(watermark + 1);
-    for (;;) {
-      const rows = core.state.range(db, CLOSE, upTo);
+    core.state.drain(db, CLOSE, upTo, (rows) => {
       const touched = new Map<string, KeyState>();
       for (const row of rows) {
         const [, , ek, start] = row.key.split(SEP) as [string, string, string, string];
@@ -79,22 +77,16 @@ export function sessionWindow<T = any, V = unknown, A = unknown>(opts: TimeWindo
         core.afterClose(ctx, user);
       }
       for (const [ek, ks] of touched) save(ctx, ek, ks);
-      if (rows.length > 0) core.state.deleteThrough(db, CLOSE, rows[rows.length - 1]!.key);
-      if (rows.length < SCAN_BATCH) return;
-    }
+    });
   }
 
   return {
-    name: core.name,
-    table: core.results.name,
-    schema: core.results.schema,
+    ...core.descriptor,
     watermark: (ctx) => readWatermark(core.state, ctx.db, lateness),
     add(event: KappaEvent<T>, ctx: StateContext): AddResult {
       const { db } = ctx;
-      core.results.ensure(db);
+      const { key, value } = core.begin(event, db);
       const t = timeOf(event);
-      const key = core.keyOf(event);
-      const value = core.agg.valueOf(event);
       const ek = encodeKey(key);
       const { watermark, advanced } = tracker.observe(db, t);
       let result: AddResult;

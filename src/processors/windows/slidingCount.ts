@@ -26,14 +26,10 @@ export function countSlidingWindow<T = any, V = unknown, A = unknown>(opts: Omit
   }
 
   return {
-    name: core.name,
-    table: core.results.name,
-    schema: core.results.schema,
+    ...core.descriptor,
     add(event: KappaEvent<T>, ctx: StateContext): AddResult {
       const { db } = ctx;
-      core.results.ensure(db);
-      const key = core.keyOf(event);
-      const value = core.agg.valueOf(event);
+      const { key, value } = core.begin(event, db);
       const sk = `r${SEP}${encodeKey(key)}`;
       const ring = core.state.get<Ring<V>>(db, sk) ?? { n: 0, v: [] };
       ring.n++;

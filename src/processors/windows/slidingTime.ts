@@ -41,15 +41,11 @@ export function slidingWindow<T = any, V = unknown, A = unknown>(
    *   "e" SEP key SEP time SEP seq      one buffered event's value, in time order
    */
   return {
-    name: core.name,
-    table: core.results.name,
-    schema: core.results.schema,
+    ...core.descriptor,
     add(event: KappaEvent<T>, ctx: StateContext): AddResult {
       const { db } = ctx;
-      core.results.ensure(db);
+      const { key, value } = core.begin(event, db);
       const t = timeOf(event);
-      const key = core.keyOf(event);
-      const value = core.agg.valueOf(event);
       const ek = encodeKey(key);
       const summaryKey = `s${SEP}${ek}`;
       const events = `e${SEP}${ek}${SEP}`;

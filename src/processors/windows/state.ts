@@ -49,6 +49,16 @@ export class WindowState {
     return statement(db, RANGE).all(this.name, from, to, limit) as StateRow[];
   }
 
+  /** Hands every row with from ≤ key < to to `page`, a page at a time, and removes each page once handled. */
+  drain(db: Database, from: string, to: string, page: (rows: StateRow[]) => void): void {
+    for (;;) {
+      const rows = this.range(db, from, to);
+      page(rows);
+      if (rows.length > 0) this.deleteThrough(db, from, rows[rows.length - 1]!.key);
+      if (rows.length < SCAN_BATCH) return;
+    }
+  }
+
   /** Removes every row with from ≤ key ≤ last (after a range scan handled them). */
   deleteThrough(db: Database, from: string, last: string): void {
     statement(db, DEL_THROUGH).run(this.name, from, last);

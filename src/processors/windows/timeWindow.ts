@@ -7,7 +7,6 @@ import { WindowConfigError } from "./errors.js";
 import { eventTimeReader, iso, type EventTimeOptions } from "./eventTime.js";
 import { decodeKey, encodeKey, SEP, sortable, unsortable } from "./keys.js";
 import { recordLate } from "./late.js";
-import { SCAN_BATCH } from "./state.js";
 import { readWatermark, type Watermark, WatermarkTracker } from "./watermark.js";
 
 /** Options of event-time windows: where the time is, and how late an event may arrive. */
@@ -54,8 +53,7 @@ function fixedWindows<T, V, A>(opts: TimeWindowOptions<T, V, A>, size: number, a
   function closeUpTo(ctx: StateContext, watermark: number): void {
     const { db } = ctx;
     const upTo = OPEN + sortable(watermark + 1);
-    for (;;) {
-      const rows = core.state.range(db, OPEN, upTo);
+    core.state.drain(db, OPEN, upTo, (rows) => {
       for (const row of rows) {
         const [, , start, key] = row.key.split(SEP) as [string, string, string, string];
         const user = decodeKey(key);
@@ -63,22 +61,16 @@ function fixedWindows<T, V, A>(opts: TimeWindowOptions<T, V, A>, size: number, a
         core.dropSynopsis(ctx, row.key);
         core.afterClose(ctx, user);
       }
-      if (rows.length > 0) core.state.deleteThrough(db, OPEN, rows[rows.length - 1]!.key);
-      if (rows.length < SCAN_BATCH) return;
-    }
+    });
   }
 
   return {
-    name: core.name,
-    table: core.results.name,
-    schema: core.results.schema,
+    ...core.descriptor,
     watermark: (ctx) => readWatermark(core.state, ctx.db, lateness),
     add(event: KappaEvent<T>, ctx: StateContext): AddResult {
       const { db } = ctx;
-      core.results.ensure(db);
+      const { key, value } = core.begin(event, db);
       const t = timeOf(event);
-      const key = core.keyOf(event);
-      const value = core.agg.valueOf(event);
       const { watermark, previous, advanced } = tracker.observe(db, t);
       const result: AddResult = { windows: 0, late: 0 };
       // Windows containing t: starts j·advance with t − size < j·advance ≤ t.
