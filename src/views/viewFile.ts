@@ -33,8 +33,8 @@ function cachePrepare(db: Db): void {
       s = original(sql);
       cache.set(sql, s);
     } else if (s.reader) {
-      // Shared between callers: undo a .pluck()/.raw()/.expand() another handler set.
-      s.pluck(false).expand(false).raw(false);
+      // Shared between callers: undo a .pluck()/.raw()/.expand()/.safeIntegers() another caller set.
+      s.pluck(false).expand(false).raw(false).safeIntegers(false);
     }
     return s;
   };
