@@ -15,6 +15,8 @@ export interface VersionStatus {
   eventsPerSec: number | null;
   etaSeconds: number | null;
   from: string;
+  /** A frozen version: the last sequence it applies. */
+  frozenAt?: number;
   codeHash: string;
   source?: string;
   sourceLive?: boolean;
@@ -79,6 +81,7 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
         eventsPerSec: eps,
         etaSeconds: v.state === "building" && eps && lag ? lag / eps : null,
         from: v.from,
+        ...(v.untilSeq !== undefined ? { frozenAt: v.untilSeq } : {}),
         codeHash: v.codeHash.slice(0, 12),
         ...(v.source ? { source: `${v.source.processor} v${v.source.version}`, ...(up ? { sourceLive: up.live === v.source.version } : {}) } : {}),
         ...(v.error ? { error: `${v.error.seq ? `event ${v.error.seq} (${v.error.type}): ` : ""}${v.error.message}` } : {}),

@@ -11,6 +11,7 @@ import { basename } from "node:path";
 import { subjectsOf } from "./validate.js";
 import { outputOf, ensureOutputStream } from "./derived.js";
 import type { ProcessorDefinition } from "./define.js";
+import { resolveUntil, refusePromoteFrozen } from "./frozen.js";
 
 /** The outcome of a deploy or replay. */
 export interface DeployResult extends Registered {
@@ -49,7 +50,8 @@ async function resolveSource(nc: NatsConnection, stream: string, catalog: Catalo
 }
 
 /** `kappa deploy`: bundles the module, stores its code by hash, and registers a new view version. */
-export async function deployModule(nc: NatsConnection, spec: StreamSpec, modulePath: string, opts: { from?: string; promote?: boolean } = {}): Promise<DeployResult> {
+export async function deployModule(nc: NatsConnection, spec: StreamSpec, modulePath: string, opts: { from?: string; until?: string; promote?: boolean } = {}): Promise<DeployResult> {
+  refusePromoteFrozen(opts);
   const bundle = await bundleProcessor(modulePath);
   const origin = basename(modulePath);
   if (bundle.kind === "sql") checkSqlProcessor(bundle.text, origin);
@@ -59,12 +61,15 @@ export async function deployModule(nc: NatsConnection, spec: StreamSpec, moduleP
   const code = await CodeStore.open(nc, spec.stream);
   const codeHash = await code.put(bundle.kind, bundle.text);
   const source = await resolveSource(nc, spec.stream, catalog, def);
-  const start = await resolveStart(nc, source ? outputOf(spec.stream, source.processor, source.version).stream : spec.stream, opts.from ?? "start");
+  const input = source ? outputOf(spec.stream, source.processor, source.version).stream : spec.stream;
+  const start = await resolveStart(nc, input, opts.from ?? "start");
+  const until = opts.until !== undefined ? await resolveUntil(nc, input, opts.until, start.startSeq) : undefined;
   const reg = await registerVersion(catalog, def.name, {
     codeHash,
     codeKind: bundle.kind,
     origin,
     ...start,
+    ...until,
     subjects: subjectsOf(def),
     promote: opts.promote,
     ...(source ? { source } : {}),
@@ -74,7 +79,8 @@ export async function deployModule(nc: NatsConnection, spec: StreamSpec, moduleP
 }
 
 /** `kappa replay`: a new version running the live version's code (or another version's) from an offset. */
-export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, processor: string, opts: { from: string; codeOf?: number; promote?: boolean }): Promise<DeployResult> {
+export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, processor: string, opts: { from: string; until?: string; codeOf?: number; promote?: boolean }): Promise<DeployResult> {
+  refusePromoteFrozen(opts);
   const catalog = await Catalog.open(nc, spec.stream);
   const rec = await catalog.require(processor);
   const base = opts.codeOf ?? rec.live ?? Math.max(...Object.keys(rec.versions).map(Number));
@@ -83,12 +89,15 @@ export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, proc
   const code = await CodeStore.open(nc, spec.stream);
   const def = await loadProcessor(await code.get(basis.codeHash, basis.codeKind), undefined, basis.origin);
   const source = await resolveSource(nc, spec.stream, catalog, def);
-  const start = await resolveStart(nc, source ? outputOf(spec.stream, source.processor, source.version).stream : spec.stream, opts.from);
+  const input = source ? outputOf(spec.stream, source.processor, source.version).stream : spec.stream;
+  const start = await resolveStart(nc, input, opts.from);
+  const until = opts.until !== undefined ? await resolveUntil(nc, input, opts.until, start.startSeq) : undefined;
   const reg = await registerVersion(catalog, processor, {
     codeHash: basis.codeHash,
     codeKind: basis.codeKind,
     ...(basis.origin ? { origin: basis.origin } : {}),
     ...start,
+    ...until,
     subjects: basis.subjects,
     promote: opts.promote,
     replayOf: base,

@@ -14,3 +14,4 @@ export * from "./worker.js";
 export * from "./deploy.js";
 export * from "./shadow.js";
 export * from "./verify.js";
+export * from "./frozen.js";

@@ -13,6 +13,7 @@ import type { ProcessorDefinition } from "./define.js";
 import { BatchApplier, isTransientSqliteError } from "./apply.js";
 import { OutboxPublisher } from "./outbox.js";
 import { DurationHistogram } from "./histogram.js";
+import { clipToUntil } from "./frozen.js";
 
 /** Where a version reads from: the main log, or an upstream version's output (pipelines). */
 export interface InputSpec {
@@ -129,6 +130,7 @@ export class VersionRunner {
     const old = this.#sub;
     this.#sub = undefined;
     await old?.stop().catch(() => {});
+    if (this.#frozenDone()) return;
     const cp = this.#writer!.checkpoint;
     const startSeq = Math.max(cp + 1, this.record.startSeq ?? 1);
     let sub: LogSubscription;
@@ -163,19 +165,40 @@ export class VersionRunner {
 
   #onBatch(batch: LogBatch): void {
     this.#lastBatchAt = Date.now();
+    const until = this.record.untilSeq;
+    if (until !== undefined && this.#writer!.checkpoint >= until) return; // frozen: a batch still in flight after the stop
+    const clipped = clipToUntil(batch, until);
     const t0 = performance.now();
-    const poison = this.#applier!.apply(batch.events);
+    const poison = this.#applier!.apply(clipped.events);
     const took = performance.now() - t0;
     this.batchTimes.observe(took);
-    this.#adaptBatchSize(batch.events.length, took);
+    this.#adaptBatchSize(clipped.events.length, took);
     if (poison) {
       this.#fail({ message: poison.message, seq: poison.event.seq, type: poison.event.type, at: new Date().toISOString() });
       throw new Error("halted");
     }
     this.#restarts = 0;
-    this.pending = batch.pending;
-    if (batch.pending === 0) this.#markCaughtUp();
+    this.pending = clipped.pending;
+    if (clipped.reached) {
+      if (this.#writer!.checkpoint < until!) this.#writer!.commit(until!, () => {});
+      this.#frozenDone();
+    } else if (clipped.pending === 0) this.#markCaughtUp();
     this.#outbox?.kick();
+  }
+
+  /** A frozen version that has applied everything up to its --until reads no further, ever: true once it stopped. */
+  #frozenDone(): boolean {
+    const until = this.record.untilSeq;
+    if (until === undefined || !this.#writer || this.#writer.checkpoint < until) return false;
+    this.pending = 0;
+    const sub = this.#sub;
+    if (sub) {
+      this.#sub = undefined;
+      this.#generation++; // its close is not a failure to retry
+      setImmediate(() => void sub.stop().catch(() => {}));
+    }
+    this.#markCaughtUp();
+    return true;
   }
 
   /**
@@ -210,7 +233,7 @@ export class VersionRunner {
   /** With nothing arriving, ask the log whether anything matching is left after the checkpoint. */
   async #idleCheck(): Promise<void> {
     if (this.#idleCheckRunning || this.#stopped || this.#failed || !this.#writer) return;
-    if (Date.now() - this.#lastBatchAt < 200) return;
+    if (Date.now() - this.#lastBatchAt < 200 || this.#frozenDone()) return;
     this.#idleCheckRunning = true;
     try {
       const before = this.#writer.checkpoint;
@@ -218,13 +241,15 @@ export class VersionRunner {
       // A version that starts later in the log owes nothing before its start.
       const from = Math.max(before, (this.record.startSeq ?? 1) - 1);
       const next = await nextMatchingSeq(this.deps.jsm, this.deps.input.stream, this.deps.input.prefix, this.def.subjects?.length === 1 ? this.def.subjects[0] : undefined, from);
-      if (next !== null) return;
+      const until = this.record.untilSeq ?? Infinity;
+      if (next !== null && next <= until) return;
       this.pending = 0;
       // Nothing matching in (before, head]: the checkpoint may cover it, so read-your-writes works for filtered views.
-      if (!this.#stopped && this.#writer.checkpoint === before && head > before && Date.now() - this.#lastBatchAt >= 200) {
-        this.#writer.commit(head, () => {});
+      const upTo = Math.min(head, until);
+      if (!this.#stopped && this.#writer.checkpoint === before && upTo > before && Date.now() - this.#lastBatchAt >= 200) {
+        this.#writer.commit(upTo, () => {});
       }
-      this.#markCaughtUp();
+      if (!this.#frozenDone()) this.#markCaughtUp();
     } catch (err) {
       this.lastTrouble = messageOf(err);
     } finally {

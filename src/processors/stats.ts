@@ -30,7 +30,8 @@ export class StatsReporter {
       checkpoint: r.checkpoint,
       applied: r.applied,
       // The checkpoint covers every event up to it (matching or not), so the lag is what lies beyond it.
-      pending: Math.max(0, logHead - r.checkpoint),
+      // A frozen version owes nothing past its --until.
+      pending: Math.max(0, Math.min(logHead, r.record.untilSeq ?? logHead) - r.checkpoint),
       logHead,
       eventsPerSec: Math.round(eps),
       caughtUp: r.caughtUp,

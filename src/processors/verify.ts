@@ -63,8 +63,11 @@ export interface DiffReport {
   tables: TableComparison[];
 }
 
-/** Compares two versions at the same sequence (waiting briefly for them to line up) table by table. */
-export async function diffVersions(dataDir: DataDir, processor: string, va: number, vb: number, timeoutMs = 5000): Promise<DiffReport> {
+/**
+ * Compares two versions table by table: at the same sequence (waiting briefly for them to line up), or with
+ * `anySeq` each at its own checkpoint — a frozen version against a live one says what changed since then.
+ */
+export async function diffVersions(dataDir: DataDir, processor: string, va: number, vb: number, timeoutMs = 5000, anySeq = false): Promise<DiffReport> {
   const open = (v: number) => {
     try {
       return new Database(dataDir.viewFile(processor, v), { readonly: true, fileMustExist: true });
@@ -82,7 +85,7 @@ export async function diffVersions(dataDir: DataDir, processor: string, va: numb
       b.exec("BEGIN");
       const sa = seqOf(a);
       const sb = seqOf(b);
-      if (sa === sb) {
+      if (sa === sb || anySeq) {
         const tables = compareDbs(a, b);
         a.exec("COMMIT");
         b.exec("COMMIT");

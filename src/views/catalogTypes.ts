@@ -22,6 +22,10 @@ export interface VersionRecord {
   startSeq?: number;
   /** The time offset as given, when it was one. */
   startTime?: string;
+  /** A frozen version (`--until`): the offset as given. */
+  until?: string;
+  /** A frozen version: the last sequence it applies; it never follows the log past it. */
+  untilSeq?: number;
   /** Event-type filters the processor declared. */
   subjects: string[];
   state: VersionState;

@@ -2,7 +2,7 @@ import { InputError, KappaError } from "../errors.js";
 import { Catalog, CatalogConflictError, addHistory, newProcessorRecord, versionOf, type ProcessorRecord, type VersionRecord, type VersionFailure } from "./catalog.js";
 
 /** What a new version runs and where it starts. */
-export type NewVersion = Pick<VersionRecord, "codeHash" | "codeKind" | "origin" | "from" | "startSeq" | "startTime" | "subjects" | "replayOf" | "source" | "queries"> & {
+export type NewVersion = Pick<VersionRecord, "codeHash" | "codeKind" | "origin" | "from" | "startSeq" | "startTime" | "until" | "untilSeq" | "subjects" | "replayOf" | "source" | "queries"> & {
   /** Promote as soon as it has caught up. */
   promote?: boolean;
 };
@@ -23,7 +23,7 @@ export async function registerVersion(catalog: Catalog, name: string, nv: NewVer
   const record = await catalog.mutate(name, (cur) => {
     const rec = cur ?? newProcessorRecord(name);
     unchanged = action === "deploy"
-      ? Object.values(rec.versions).find((v) => ACTIVE.has(v.state) && v.codeHash === nv.codeHash && v.from === nv.from && sameSource(v.source, nv.source))
+      ? Object.values(rec.versions).find((v) => ACTIVE.has(v.state) && v.codeHash === nv.codeHash && v.from === nv.from && v.untilSeq === nv.untilSeq && sameSource(v.source, nv.source))
       : undefined;
     if (unchanged) return rec;
     const version = rec.nextVersion++;
@@ -35,6 +35,7 @@ export async function registerVersion(catalog: Catalog, name: string, nv: NewVer
       from: nv.from,
       ...(nv.startSeq !== undefined ? { startSeq: nv.startSeq } : {}),
       ...(nv.startTime !== undefined ? { startTime: nv.startTime } : {}),
+      ...(nv.untilSeq !== undefined ? { until: nv.until ?? String(nv.untilSeq), untilSeq: nv.untilSeq } : {}),
       subjects: nv.subjects,
       state: "building",
       createdAt: new Date().toISOString(),
@@ -44,7 +45,7 @@ export async function registerVersion(catalog: Catalog, name: string, nv: NewVer
       ...(nv.queries ? { queries: nv.queries } : {}),
     };
     rec.versions[String(version)] = created;
-    addHistory(rec, { action, version, detail: `code ${nv.codeHash.slice(0, 12)} from ${nv.from}` });
+    addHistory(rec, { action, version, detail: `code ${nv.codeHash.slice(0, 12)} from ${nv.from}${nv.untilSeq !== undefined ? ` until ${nv.untilSeq}` : ""}` });
     return rec;
   });
   if (unchanged) return { record, version: unchanged, unchanged: true };
@@ -56,7 +57,7 @@ function sameSource(a?: { processor: string; version: number }, b?: { processor:
 }
 
 /** Makes `version` live. Refuses when the live pointer changed since `expectedLive` was read (two promotions racing: one wins). */
-export async function promote(catalog: Catalog, name: string, version: number, opts: { expectedLive?: number | null; action?: "promote" | "rollback" } = {}): Promise<ProcessorRecord> {
+export async function promote(catalog: Catalog, name: string, version: number, opts: { expectedLive?: number | null; action?: "promote" | "rollback"; force?: boolean } = {}): Promise<ProcessorRecord> {
   return catalog.mutate(name, (cur) => {
     if (!cur) throw new InputError(`processor ${name} is not deployed`, { hint: "deploy it first with `kappa deploy <module>`" });
     if (opts.expectedLive !== undefined && cur.live !== opts.expectedLive) {
@@ -67,8 +68,17 @@ export async function promote(catalog: Catalog, name: string, version: number, o
     if (v.state === "retired" || v.state === "failed" || v.error) {
       throw new InputError(`${name} v${version} is ${v.state} and cannot be made live`, { hint: "replay a new version with `kappa replay`" });
     }
+    if (v.untilSeq !== undefined && !opts.force) throw frozenRefusal(name, version, v.untilSeq);
     applyPromotion(cur, version, opts.action ?? "promote");
     return cur;
+  });
+}
+
+/** Serving the past is sometimes what an incident needs, but never by accident. */
+function frozenRefusal(name: string, version: number, untilSeq: number): InputError {
+  return new InputError(`${name} v${version} is frozen at seq ${untilSeq}: live, it would serve the past and never follow the log`, {
+    hint: `query it with \`kappa query ${name} --version ${version}\`, or pass --force if serving the past is what you want`,
+    code: "FROZEN_VERSION",
   });
 }
 
@@ -129,7 +139,8 @@ export async function markCaughtUp(catalog: Catalog, name: string, version: numb
     v.state = "caught-up";
     v.caughtUpAt = new Date().toISOString();
     addHistory(cur, { action: "caught-up", version });
-    if (cur.live === null || v.promoteWhenCaughtUp) applyPromotion(cur, version, "promote");
+    // A frozen version never goes live by itself: it serves the past.
+    if (v.untilSeq === undefined && (cur.live === null || v.promoteWhenCaughtUp)) applyPromotion(cur, version, "promote");
     return cur;
   });
 }

@@ -8,6 +8,7 @@ import { waitForVersion } from "../wait.js";
 
 interface DeployFlags {
   from?: string;
+  until?: string;
   promote?: boolean;
   wait?: boolean;
   codeOf?: string;
@@ -29,7 +30,8 @@ async function finish(ctx: CliContext, r: DeployResult, flags: DeployFlags): Pro
     else console.log(`${r.processor}: unchanged — v${v.version} already runs this code from ${v.from} (${v.state})`);
     return;
   }
-  if (!ctx.json) console.log(`${r.processor}: v${v.version} registered (code ${v.codeHash.slice(0, 12)}, from ${v.from}${v.promoteWhenCaughtUp ? ", promotes when caught up" : ""})`);
+  const frozen = v.untilSeq !== undefined ? `, until ${v.untilSeq}${v.until !== String(v.untilSeq) ? ` (${v.until})` : ""}` : "";
+  if (!ctx.json) console.log(`${r.processor}: v${v.version} registered (code ${v.codeHash.slice(0, 12)}, from ${v.from}${frozen}${v.promoteWhenCaughtUp ? ", promotes when caught up" : ""})`);
   if (!flags.wait) {
     if (ctx.json) printJson({ processor: r.processor, version: v.version, state: v.state });
     return;
@@ -37,7 +39,8 @@ async function finish(ctx: CliContext, r: DeployResult, flags: DeployFlags): Pro
   const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
   const done = await waitForVersion(catalog, r.processor, v.version, { quiet: ctx.json, ...(flags.timeout ? { timeoutMs: parseSeconds(flags.timeout, "--timeout") * 1000 } : {}) });
   const rec = await catalog.require(r.processor);
-  if (ctx.json) printJson({ processor: r.processor, version: v.version, state: done.state, live: rec.live });
+  if (ctx.json) printJson({ processor: r.processor, version: v.version, state: done.state, live: rec.live, ...(v.untilSeq !== undefined ? { frozenAt: v.untilSeq } : {}) });
+  else if (v.untilSeq !== undefined) console.log(`${r.processor}: v${v.version} frozen at ${v.untilSeq} — query it with \`kappa query ${r.processor} --version ${v.version} ...\`; it never follows the log`);
   else console.log(`${r.processor}: v${v.version} caught up — ${rec.live === v.version ? "live" : `not live (live is v${rec.live}); \`kappa promote ${r.processor} ${v.version}\` swaps it in`}`);
 }
 
@@ -47,13 +50,14 @@ export function registerDeploy(program: Command): void {
     .description("bundle a processor module (.ts, .js or .sql), store its code and register a new view version")
     .argument("<module>")
     .option("--from <offset>", "where the new version starts: sequence, ISO time, start or end", "start")
+    .option("--until <offset>", "apply the events up to this sequence or ISO time, then stop: a frozen version")
     .option("--promote", "swap it in as soon as it has caught up")
     .option("--wait", "show progress and return when caught up (non-zero if it fails)")
     .option("--timeout <seconds>", "give up waiting after this long")
     .action(async (module: string, flags: DeployFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {
-        const r = await deployModule(await ctx.nats(), ctx.spec, module, { from: flags.from ?? "start", promote: flags.promote === true });
+        const r = await deployModule(await ctx.nats(), ctx.spec, module, { from: flags.from ?? "start", promote: flags.promote === true, ...(flags.until !== undefined ? { until: flags.until } : {}) });
         await finish(ctx, r, flags);
       } finally {
         await ctx.close();
@@ -64,6 +68,7 @@ export function registerDeploy(program: Command): void {
     .description("replay the log from an offset into a new version running the live version's code")
     .argument("<processor>")
     .requiredOption("--from <offset>", "sequence, ISO time, start or end")
+    .option("--until <offset>", "apply the events up to this sequence or ISO time, then stop: a frozen version")
     .option("--code-of <version>", "run this version's code instead of the live one's")
     .option("--promote", "swap it in as soon as it has caught up")
     .option("--wait", "show progress and return when caught up")
@@ -74,6 +79,7 @@ export function registerDeploy(program: Command): void {
         const r = await replayProcessor(await ctx.nats(), ctx.spec, processor, {
           from: flags.from!,
           promote: flags.promote === true,
+          ...(flags.until !== undefined ? { until: flags.until } : {}),
           ...(flags.codeOf ? { codeOf: parseVersion(flags.codeOf) } : {}),
         });
         await finish(ctx, r, flags);

@@ -20,7 +20,7 @@ export async function runPromote(ctx: CliContext, name: string, version: number,
       });
     }
   }
-  const out = await promote(catalog, name, version, { expectedLive: rec.live });
+  const out = await promote(catalog, name, version, { expectedLive: rec.live, force: opts.force === true });
   keepLocalCopy(ctx, out);
   return out;
 }
@@ -41,7 +41,7 @@ export function registerLifecycle(program: Command): void {
     .argument("<processor>")
     .argument("<version>")
     .option("--max-lag <n>", "refuse when the version lags by more than n events", "0")
-    .option("--force", "promote even if it has not caught up")
+    .option("--force", "promote even if it has not caught up, or is frozen (serves the past)")
     .action(async (name: string, version: string, o: { maxLag: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {

@@ -4,6 +4,7 @@ import { QueryPool, queryView, parseVersion, type QueryAnswer } from "../../view
 import { CliContext } from "../context.js";
 import { recordSource } from "../records.js";
 import { printJson, renderCsv, renderTable } from "../output.js";
+import { frozenVersionAsOf, type AsOfVersion } from "../asOf.js";
 
 interface QueryFlags {
   version?: string;
@@ -12,6 +13,8 @@ interface QueryFlags {
   timeout: string;
   limit: string;
   format?: string;
+  asOf?: string;
+  build: boolean;
 }
 
 /** Parses `--param name=value`; values that are JSON (numbers, true, null, "quoted") bind as such, others as text. */
@@ -61,6 +64,8 @@ export function registerQuery(program: Command): void {
     .option("--timeout <seconds>", "stop the query (and the --min-seq wait) after this long", "5")
     .option("--limit <rows>", "return at most this many rows", "10000")
     .option("--format <format>", "table, json, ndjson or csv", undefined)
+    .option("--as-of <offset>", "answer from a frozen version as of this sequence or ISO time (built from the log when none exists)")
+    .option("--no-build", "with --as-of: refuse instead of building a frozen version")
     .action(async (processor: string, sql: string, flags: QueryFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const pool = new QueryPool(1);
@@ -71,24 +76,29 @@ export function registerQuery(program: Command): void {
         if (!Number.isInteger(limit) || limit < 1) throw new InputError(`--limit ${flags.limit} is not a positive integer`);
         const minSeq = flags.minSeq === undefined ? undefined : Number(flags.minSeq);
         if (minSeq !== undefined && !(Number.isInteger(minSeq) && minSeq >= 0)) throw new InputError(`--min-seq ${flags.minSeq} is not a sequence number`);
+        if (flags.asOf !== undefined && flags.version) throw new InputError("--as-of and --version cannot be combined", { hint: "--as-of picks the frozen version itself; `kappa status` shows every version" });
+        const asOf: AsOfVersion | undefined = flags.asOf !== undefined ? await frozenVersionAsOf(ctx, processor, flags.asOf, { build: flags.build, quiet: ctx.json }) : undefined;
+        const version = asOf ? asOf.version : flags.version ? parseVersion(flags.version) : undefined;
         let fallback: string | undefined;
         const a = await queryView(ctx.dataDir, recordSource(ctx, (why) => (fallback = why)), pool, {
           processor,
           sql,
           params: parseParams(flags.param),
-          ...(flags.version ? { version: parseVersion(flags.version) } : {}),
-          ...(minSeq !== undefined ? { minSeq } : {}),
+          ...(version !== undefined ? { version } : {}),
+          ...(minSeq !== undefined ? { minSeq } : asOf ? { minSeq: asOf.seq } : {}),
           timeoutMs,
           limit,
         });
         if (ctx.json && !flags.format) {
-          printJson({ processor: a.processor, version: a.version, seq: a.seq, rows: a.rows, ...(a.truncated ? { truncated: true } : {}) });
+          printJson({ processor: a.processor, version: a.version, seq: a.seq, ...(asOf ? { asOf: flags.asOf, frozenAt: asOf.seq, built: asOf.built } : {}), rows: a.rows, ...(a.truncated ? { truncated: true } : {}) });
         } else {
           console.log(renderAnswer(a, flags.format ?? "table"));
         }
+        const frozen = asOf ? ` (frozen, as of ${flags.asOf}${asOf.built ? "; built now" : ""})` : "";
         if (!ctx.json && (flags.format ?? "table") === "table") {
-          process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${processor} v${a.version} at seq ${a.seq}${a.truncated ? ` (cut at --limit ${limit})` : ""}${fallback ? " (NATS unreachable: used the local catalog copy)" : ""}\n`);
+          process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${processor} v${a.version}${frozen} at seq ${a.seq}${a.truncated ? ` (cut at --limit ${limit})` : ""}${fallback ? " (NATS unreachable: used the local catalog copy)" : ""}\n`);
         } else if (a.truncated) process.stderr.write(`note: rows cut at --limit ${limit}\n`);
+        else if (asOf && !ctx.json) process.stderr.write(`answered by ${processor} v${a.version}${frozen} at seq ${a.seq}\n`);
       } finally {
         await pool.close();
         await ctx.close();

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { CliContext } from "../context.js";
-import { gatherStatus, type StatusReport } from "../status.js";
+import { gatherStatus, type StatusReport, type VersionStatus } from "../status.js";
 import { printJson, renderTable, fmtNum, fmtEta } from "../output.js";
 
 /** Renders a status report for people. */
@@ -16,7 +16,7 @@ export function renderStatus(r: StatusReport): string {
       p.versions.map((v) => [
         v.live ? "*" : "",
         `v${v.version}`,
-        v.state,
+        stateText(v),
         fmtNum(v.checkpoint),
         fmtNum(v.lag),
         v.eventsPerSec === null ? "-" : fmtNum(v.eventsPerSec),
@@ -28,6 +28,14 @@ export function renderStatus(r: StatusReport): string {
     ));
   }
   return lines.join("\n");
+}
+
+/** A frozen version shows where it stopped: `frozen at 1500`, `live (frozen at 1500)`, `building (until 1500)`. */
+function stateText(v: VersionStatus): string {
+  if (v.frozenAt === undefined) return v.state;
+  if (v.state === "caught-up") return `frozen at ${v.frozenAt}`;
+  if (v.state === "building") return `building (until ${v.frozenAt})`;
+  return `${v.state} (frozen at ${v.frozenAt})`;
 }
 
 export function registerStatus(program: Command): void {

@@ -3,6 +3,7 @@ import { KappaError } from "../../errors.js";
 import { verifyVersion, diffVersions } from "../../processors/index.js";
 import { parseVersion, type TableComparison } from "../../views/index.js";
 import { CliContext } from "../context.js";
+import { recordSource } from "../records.js";
 import { printJson, renderTable, fmtNum } from "../output.js";
 
 function tableRows(tables: TableComparison[]): unknown[][] {
@@ -42,10 +43,15 @@ export function registerVerify(program: Command): void {
     .argument("<b>", "version")
     .action(async (processor: string, a: string, b: string, _o, cmd: Command) => {
       const ctx = CliContext.of(cmd);
-      const r = await diffVersions(ctx.dataDir, processor, parseVersion(a), parseVersion(b));
+      const [va, vb] = [parseVersion(a), parseVersion(b)];
+      // A frozen version never lines up with a live one: compare each at its own checkpoint ("what changed since then").
+      const rec = await recordSource(ctx)(processor).finally(() => ctx.close());
+      const frozen = (v: number) => rec?.versions[String(v)]?.untilSeq !== undefined;
+      const r = await diffVersions(ctx.dataDir, processor, va, vb, 5000, frozen(va) || frozen(vb));
       if (ctx.json) printJson(r);
       else {
-        console.log(`${processor} v${r.a.version} vs v${r.b.version} at seq ${r.a.seq}`);
+        const at = (x: { version: number; seq: number }) => `v${x.version}${frozen(x.version) ? " (frozen)" : ""}`;
+        console.log(r.a.seq === r.b.seq ? `${processor} ${at(r.a)} vs ${at(r.b)} at seq ${r.a.seq}` : `${processor} ${at(r.a)} at seq ${r.a.seq} vs ${at(r.b)} at seq ${r.b.seq}`);
         console.log(renderTable(["table", `v${r.a.version} rows`, `v${r.b.version} rows`, "result", "differing keys (first 5)"], tableRows(r.tables)));
       }
     });
