@@ -19,7 +19,7 @@ export function outputOf(stream: string, processor: string, version: number): Ou
 
 const ensured = new Set<string>();
 
-/** Creates an output stream if missing: append-only like the main log, with a long duplicate window so republishing after a crash is dropped. */
+/** Creates an output stream if missing: append-only like the main log. (What it already holds is read from its last message, not its duplicate window: see OutboxPublisher.) */
 export async function ensureOutputStream(nc: NatsConnection, out: OutputSpec): Promise<void> {
   if (ensured.has(out.stream)) return;
   const jsm = await jetstreamManager(nc);

@@ -1,7 +1,8 @@
 import type { Database, Statement } from "better-sqlite3";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { messageOf } from "../errors.js";
-import { PipelinedPublisher, TIME_HEADER } from "../log/index.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { KappaError, messageOf } from "../errors.js";
+import { PipelinedPublisher, TIME_HEADER, isNotFound } from "../log/index.js";
 import { ensureOutputStream } from "./derived.js";
 
 interface OutboxRow {
@@ -12,16 +13,33 @@ interface OutboxRow {
   data: string;
 }
 
+/** Header on every emitted event: `<input seq>:<index>` of the emit that produced it. */
+export const SOURCE_HEADER = "Kappa-Source";
+
+/** The last emit an output stream holds, and the stream's last sequence. */
+interface OutputMark {
+  seq: number;
+  idx: number;
+  streamLast: number;
+}
+
 /**
- * Publishes what ctx.emit wrote to the outbox, in order, each with an idempotency key derived from
- * (processor, version, input sequence, index), and deletes rows once JetStream acknowledged them.
- * A crash between publish and delete republishes with the same key, which the stream drops as a duplicate.
+ * Publishes what ctx.emit wrote to the outbox, in order, and deletes rows once JetStream acknowledged them.
+ * What the output stream already holds is read from the stream itself, not from the duplicate window:
+ * before publishing, the publisher reads the stream's last message (its Kappa-Source header says which
+ * emit it was) and drops every outbox row at or below it. So a crash between publish and delete, or a
+ * rebuild of the whole view file long after the window has passed, republishes nothing. Each publish
+ * also expects the stream's last sequence (Nats-Expected-Last-Sequence): a lost or refused message
+ * stops every later one, so the output never has a gap followed by later emits.
  */
 export class OutboxPublisher {
   readonly #select: Statement;
   readonly #delete: Statement;
+  readonly #dropUpTo: Statement;
   readonly #count: Statement;
+  readonly #any: Statement;
   readonly #pub: PipelinedPublisher;
+  #mark: OutputMark | undefined;
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
@@ -30,8 +48,15 @@ export class OutboxPublisher {
   constructor(db: Database, private readonly nc: NatsConnection, private readonly output: { stream: string; prefix: string }, private readonly keyPrefix: string, private readonly onTrouble: (m: string) => void) {
     this.#select = db.prepare("SELECT seq, idx, type, time, data FROM kappa_outbox ORDER BY seq, idx LIMIT 1000");
     this.#delete = db.prepare("DELETE FROM kappa_outbox WHERE seq = ? AND idx = ?");
+    this.#dropUpTo = db.prepare("DELETE FROM kappa_outbox WHERE seq < ? OR (seq = ? AND idx <= ?)");
     this.#count = db.prepare("SELECT count(*) FROM kappa_outbox").pluck();
+    this.#any = db.prepare("SELECT 1 FROM kappa_outbox LIMIT 1").pluck();
     this.#pub = new PipelinedPublisher(nc, { window: 1000 });
+  }
+
+  /** True when every emit written so far has been acknowledged by the output stream. */
+  get empty(): boolean {
+    return this.#any.get() === undefined;
   }
 
   /** Starts a publishing round (or asks the running one to go again). */
@@ -54,24 +79,58 @@ export class OutboxPublisher {
     const enc = new TextEncoder();
     for (;;) {
       if (this.#stopped) return;
-      const rows = this.#select.all() as OutboxRow[];
-      this.pending = Number(this.#count.get());
-      if (rows.length === 0) return;
       try {
-        await ensureOutputStream(this.nc, this.output);
-        const acks = rows.map((r) => this.#pub.publishNow(`${this.output.prefix}.${r.type}`, enc.encode(r.data), `${this.keyPrefix}:${r.seq}:${r.idx}`, { [TIME_HEADER]: r.time }));
+        const mark = (this.#mark ??= await this.#readMark());
+        if (this.#stopped) return;
+        this.#dropUpTo.run(mark.seq, mark.seq, mark.idx);
+        const rows = this.#select.all() as OutboxRow[];
+        this.pending = Number(this.#count.get());
+        if (rows.length === 0) return;
+        const base = mark.streamLast;
+        const acks = rows.map((r, i) =>
+          this.#pub.publishNow(`${this.output.prefix}.${r.type}`, enc.encode(r.data), `${this.keyPrefix}:${r.seq}:${r.idx}`, {
+            [TIME_HEADER]: r.time,
+            [SOURCE_HEADER]: `${r.seq}:${r.idx}`,
+            "Nats-Expected-Last-Sequence": String(base + i),
+          }),
+        );
         // Every ack gets a handler now: when one fails, the others reject in the same tick.
         for (const a of acks) a.catch(() => {});
         for (let i = 0; i < rows.length; i++) {
-          await acks[i];
+          const ack = await acks[i]!;
           if (this.#stopped) return;
+          if (ack.duplicate) throw new KappaError("OUTBOX_OUT_OF_STEP", `emit ${rows[i]!.seq}:${rows[i]!.idx} was already in ${this.output.stream}`);
           this.#delete.run(rows[i]!.seq, rows[i]!.idx);
+          this.#mark = { seq: rows[i]!.seq, idx: rows[i]!.idx, streamLast: ack.seq };
         }
       } catch (err) {
+        this.#mark = undefined; // read again what the stream holds before the next try
         this.onTrouble(`publishing emitted events failed: ${messageOf(err)} — retrying`);
         await new Promise((r) => setTimeout(r, 500));
       }
     }
+  }
+
+  /** Reads the output stream's last message: which emit it carries, and the stream's last sequence. */
+  async #readMark(): Promise<OutputMark> {
+    await ensureOutputStream(this.nc, this.output);
+    const jsm = await jetstreamManager(this.nc);
+    const last = (await jsm.streams.info(this.output.stream)).state.last_seq;
+    if (last === 0) return { seq: -1, idx: -1, streamLast: 0 };
+    let m;
+    try {
+      m = await jsm.streams.getMessage(this.output.stream, { seq: last });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const source = m?.header.get(SOURCE_HEADER) || msgIdSource(m?.header.get("Nats-Msg-Id") ?? "", this.keyPrefix);
+    const parts = source?.split(":").map(Number);
+    if (!parts || parts.length !== 2 || !parts.every(Number.isInteger)) {
+      throw new KappaError("OUTPUT_UNKNOWN", `the last message of ${this.output.stream} (seq ${last}) was not written by this version's outbox`, {
+        hint: "only Kappa may publish to output streams; check what else writes to it",
+      });
+    }
+    return { seq: parts[0]!, idx: parts[1]!, streamLast: last };
   }
 
   async stop(): Promise<void> {
@@ -79,4 +138,9 @@ export class OutboxPublisher {
     await this.#running?.catch(() => {});
     this.#pub.close();
   }
+}
+
+/** `<seq>:<idx>` from an idempotency key `<processor>:<version>:<seq>:<idx>` (streams written before the Kappa-Source header). */
+function msgIdSource(id: string, keyPrefix: string): string | undefined {
+  return id.startsWith(keyPrefix + ":") ? id.slice(keyPrefix.length + 1) : undefined;
 }
