@@ -34,6 +34,8 @@ export interface VersionRecord {
   caughtUpAt?: string;
   /** Promote as soon as it has caught up (`--promote`). */
   promoteWhenCaughtUp?: boolean;
+  /** The processor's promotion count when `--promote` was asked for: a promotion made since wins over it. */
+  promoteAfter?: number;
   /** For a pipeline stage: the upstream processor version whose output this version reads. */
   source?: { processor: string; version: number };
   /** Named read-only queries the code declares. */
@@ -59,6 +61,8 @@ export interface ProcessorRecord {
   /** Earlier live versions, most recent last, for rollback. */
   previousLive: number[];
   nextVersion: number;
+  /** How many times the live pointer was moved by a promotion or rollback (not the first version going live by itself). */
+  promotions?: number;
   versions: Record<string, VersionRecord>;
   history: HistoryEntry[];
 }

@@ -39,7 +39,7 @@ export async function registerVersion(catalog: Catalog, name: string, nv: NewVer
       subjects: nv.subjects,
       state: "building",
       createdAt: new Date().toISOString(),
-      ...(nv.promote ? { promoteWhenCaughtUp: true } : {}),
+      ...(nv.promote ? { promoteWhenCaughtUp: true, promoteAfter: rec.promotions ?? 0 } : {}),
       ...(nv.replayOf !== undefined ? { replayOf: nv.replayOf } : {}),
       ...(nv.source ? { source: nv.source } : {}),
       ...(nv.queries ? { queries: nv.queries } : {}),
@@ -82,8 +82,9 @@ function frozenRefusal(name: string, version: number, untilSeq: number): InputEr
   });
 }
 
-/** Moves the live pointer inside a record (already checked). */
-function applyPromotion(rec: ProcessorRecord, version: number, action: "promote" | "rollback"): void {
+/** Moves the live pointer inside a record (already checked); `counted` is false only for a first version going live by itself. */
+function applyPromotion(rec: ProcessorRecord, version: number, action: "promote" | "rollback", counted = true): void {
+  if (counted) rec.promotions = (rec.promotions ?? 0) + 1;
   const previous = rec.live;
   if (previous !== null) {
     const old = rec.versions[String(previous)];
@@ -98,10 +99,17 @@ function applyPromotion(rec: ProcessorRecord, version: number, action: "promote"
   addHistory(rec, { action, version, previous });
 }
 
-/** Makes the previous live version live again (it kept following the log). */
-export async function rollback(catalog: Catalog, name: string): Promise<ProcessorRecord> {
+/**
+ * Makes the previous live version live again (it kept following the log). With `expectedLive`, a
+ * compare-and-set like promote: refused when the live pointer moved since it was read, so two racing
+ * rollbacks (or a rollback racing a promote) never both act.
+ */
+export async function rollback(catalog: Catalog, name: string, opts: { expectedLive?: number | null } = {}): Promise<ProcessorRecord> {
   return catalog.mutate(name, (cur) => {
     if (!cur) throw new InputError(`processor ${name} is not deployed`);
+    if (opts.expectedLive !== undefined && cur.live !== opts.expectedLive) {
+      throw new CatalogConflictError(`the live version of ${name} changed to ${cur.live === null ? "none" : `v${cur.live}`} while rolling back from ${opts.expectedLive === null ? "none" : `v${opts.expectedLive}`}`, "check `kappa status` and roll back again if still wanted");
+    }
     while (cur.previousLive.length > 0) {
       const prev = cur.previousLive.pop()!;
       const v = cur.versions[String(prev)];
@@ -138,9 +146,15 @@ export async function markCaughtUp(catalog: Catalog, name: string, version: numb
     if (v.state !== "building") return cur;
     v.state = "caught-up";
     v.caughtUpAt = new Date().toISOString();
-    addHistory(cur, { action: "caught-up", version });
+    // --promote was a wish made at deploy time: a promotion or rollback someone made since then wins.
+    const overtaken = v.promoteWhenCaughtUp === true && (cur.promotions ?? 0) !== (v.promoteAfter ?? cur.promotions ?? 0);
+    addHistory(cur, { action: "caught-up", version, ...(overtaken ? { detail: `not promoted: the live version was changed (to v${cur.live}) after --promote was asked for` } : {}) });
     // A frozen version never goes live by itself: it serves the past.
-    if (v.untilSeq === undefined && (cur.live === null || v.promoteWhenCaughtUp)) applyPromotion(cur, version, "promote");
+    if (v.untilSeq === undefined) {
+      if (cur.live === null) applyPromotion(cur, version, "promote", false);
+      else if (v.promoteWhenCaughtUp && !overtaken) applyPromotion(cur, version, "promote");
+    }
+    delete v.promoteWhenCaughtUp;
     return cur;
   });
 }

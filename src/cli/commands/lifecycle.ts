@@ -1,20 +1,22 @@
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
-import { Catalog, promote, rollback, retire, parseVersion, versionOf, updateCatalogCache, type ProcessorRecord } from "../../views/index.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Catalog, promote, rollback, retire, parseVersion, versionOf, readCheckpoint, updateCatalogCache, type ProcessorRecord, type VersionRecord } from "../../views/index.js";
+import { outputOf } from "../../processors/index.js";
 import { CliContext } from "../context.js";
 import { printJson, renderTable } from "../output.js";
 
-/** `kappa promote`: refuses a version that has not caught up (lag above maxLag) unless forced; a compare-and-set on the live pointer. */
+/** `kappa promote`: refuses a version whose lag at this moment is above maxLag unless forced; a compare-and-set on the live pointer. */
 export async function runPromote(ctx: CliContext, name: string, version: number, opts: { force?: boolean; maxLag?: number }): Promise<ProcessorRecord> {
-  const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
+  const nc = await ctx.nats();
+  const catalog = await Catalog.open(nc, ctx.spec.stream);
   const rec = await catalog.require(name);
   const v = versionOf(rec, version);
   if (!opts.force) {
-    const stats = await catalog.stats(name, version);
     const maxLag = opts.maxLag ?? 0;
-    const lag = stats?.pending ?? null;
-    if (v.state === "building" || lag === null || lag > maxLag) {
-      throw new InputError(`${name} v${version} has not caught up (${v.state}${lag !== null ? `, lag ${lag}` : ", no progress reported yet"})`, {
+    const lag = v.state === "building" ? null : await lagNow(ctx, catalog, name, v);
+    if (lag === null || lag > maxLag) {
+      throw new InputError(`${name} v${version} has not caught up (${v.state}${lag !== null ? `, lag ${lag}` : v.state === "building" ? "" : ", no progress reported yet"})`, {
         hint: `wait with \`kappa status ${name}\`, allow some lag with --max-lag <n>, or use --force`,
         code: "NOT_CAUGHT_UP",
       });
@@ -23,6 +25,44 @@ export async function runPromote(ctx: CliContext, name: string, version: number,
   const out = await promote(catalog, name, version, { expectedLive: rec.live, force: opts.force === true });
   keepLocalCopy(ctx, out);
   return out;
+}
+
+/**
+ * How far a version is behind its input stream right now: the stream's head asked for at this moment,
+ * minus the freshest checkpoint known (the local view file, else the worker's last report). Stats alone
+ * could be seconds old and call a version current while events keep arriving. Null: no progress known.
+ */
+async function lagNow(ctx: CliContext, catalog: Catalog, name: string, v: VersionRecord): Promise<number | null> {
+  const input = v.source ? outputOf(ctx.spec.stream, v.source.processor, v.source.version).stream : ctx.spec.stream;
+  const stats = await catalog.stats(name, v.version);
+  let local: number | null = null;
+  try {
+    local = readCheckpoint(ctx.dataDir.viewFile(name, v.version));
+  } catch {
+    // no data dir here: the worker's report is all there is
+  }
+  const checkpoint = Math.max(local ?? -1, stats?.checkpoint ?? -1);
+  if (checkpoint < 0) return null;
+  const head = (await (await jetstreamManager(await ctx.nats())).streams.info(input)).state.last_seq;
+  return Math.max(0, head - checkpoint);
+}
+
+/** `kappa rollback`: a compare-and-set on the live pointer read here, so a racing promote or rollback makes this one fail, not act twice. */
+export async function runRollback(ctx: CliContext, name: string): Promise<ProcessorRecord> {
+  const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
+  const rec = await catalog.require(name);
+  const out = await rollback(catalog, name, { expectedLive: rec.live });
+  keepLocalCopy(ctx, out);
+  return out;
+}
+
+/** Parses --max-lag: a whole number of events, 0 or more. */
+export function parseMaxLag(text: string): number {
+  const n = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n)) {
+    throw new InputError(`--max-lag ${text} is not a number of events`, { hint: "give a whole number, e.g. --max-lag 100 (0 = fully caught up)", code: "BAD_MAX_LAG" });
+  }
+  return n;
 }
 
 /** Mirrors a catalog change into the data dir's copy, so a query right after sees it even before the worker does. */
@@ -45,7 +85,7 @@ export function registerLifecycle(program: Command): void {
     .action(async (name: string, version: string, o: { maxLag: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {
-        const rec = await runPromote(ctx, name, parseVersion(version), { force: o.force === true, maxLag: Number(o.maxLag) });
+        const rec = await runPromote(ctx, name, parseVersion(version), { force: o.force === true, maxLag: parseMaxLag(o.maxLag) });
         const prev = rec.history.at(-1)?.previous;
         if (ctx.json) printJson({ processor: name, live: rec.live, previous: prev ?? null });
         else console.log(`${name}: v${rec.live} is live${prev ? ` (was v${prev}; \`kappa rollback ${name}\` swaps back)` : ""}`);
@@ -60,9 +100,7 @@ export function registerLifecycle(program: Command): void {
     .action(async (name: string, _o, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {
-        const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
-        const rec = await rollback(catalog, name);
-        keepLocalCopy(ctx, rec);
+        const rec = await runRollback(ctx, name);
         const prev = rec.history.at(-1)?.previous;
         if (ctx.json) printJson({ processor: name, live: rec.live, previous: prev ?? null });
         else console.log(`${name}: rolled back to v${rec.live}${prev ? ` (v${prev} keeps running; retire it with \`kappa retire ${name} ${prev}\`)` : ""}`);
