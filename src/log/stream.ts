@@ -73,6 +73,18 @@ export async function logInfo(jsm: JetStreamManager, stream: string): Promise<Lo
   }
 }
 
+/**
+ * Which log a stream is: its name and the time the server created it. A stream deleted and made
+ * again (a wiped NATS store) under the same name is another log.
+ */
+export async function logIdentity(jsm: JetStreamManager, stream: string): Promise<string> {
+  try {
+    return `${stream}@${(await jsm.streams.info(stream)).created}`;
+  } catch (err) {
+    throw wrapJsError(err, stream);
+  }
+}
+
 /** True when a JetStream API error says the stream (or message) does not exist. */
 export function isNotFound(err: unknown): boolean {
   const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string };

@@ -1,7 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { messageOf } from "../errors.js";
-import { LogSubscription, nextMatchingSeq, DEFAULT_LIMITS, type BatchLimits, type LogBatch } from "../log/index.js";
+import { LogSubscription, nextMatchingSeq, logIdentity, DEFAULT_LIMITS, type BatchLimits, type LogBatch } from "../log/index.js";
 
 /** Aim for batches that apply in about this long. */
 const BATCH_TARGET_MS = 100;
@@ -103,8 +103,18 @@ export class VersionRunner {
 
   /** Opens the view file (running migrations) and starts following the log. */
   async start(): Promise<void> {
+    let log: string;
     try {
-      this.#writer = ViewWriter.open(this.deps.dataDir.viewFile(this.name, this.version), { processor: this.name, version: this.version, codeHash: this.record.codeHash }, this.def.schema, { busyTimeoutMs: this.deps.busyTimeoutMs });
+      log = await logIdentity(this.deps.jsm, this.deps.input.stream);
+    } catch (err) {
+      return this.#retryLater(err);
+    }
+    if (this.#stopped) return;
+    try {
+      // A file belongs to one log and one catalog entry: one left by another stream or a wiped store is rebuilt.
+      const id = { processor: this.name, version: this.version, codeHash: this.record.codeHash, log, entry: this.record.createdAt };
+      this.#writer = ViewWriter.open(this.deps.dataDir.viewFile(this.name, this.version), id, this.def.schema, { busyTimeoutMs: this.deps.busyTimeoutMs });
+      if (this.#writer.replaced) this.deps.onTrouble(`${this.name} v${this.version}: ${this.#writer.replaced}`);
     } catch (err) {
       if (isTransientSqliteError(err) || (err as { code?: string }).code === "VIEW_OPEN_FAILED") return this.#retryLater(err);
       return this.#fail({ message: messageOf(err), at: new Date().toISOString() });

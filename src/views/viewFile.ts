@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from "node:fs";
+import { mkdirSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database, { type Database as Db, type Statement } from "better-sqlite3";
 import { KappaError, UnavailableError, messageOf } from "../errors.js";
@@ -9,6 +9,10 @@ export interface ViewIdentity {
   processor: string;
   version: number;
   codeHash: string;
+  /** The log that feeds it (stream name and creation time): a file built from another log is rebuilt, never reused. */
+  log?: string;
+  /** The catalog entry that made it (the version record's creation time): a file from another entry is rebuilt. */
+  entry?: string;
 }
 
 /** The checkpoint moved under us: another writer holds this view file. */
@@ -45,6 +49,8 @@ export class ViewWriter {
   readonly db: Db;
   readonly path: string;
   #checkpoint: number;
+  /** Set when open found a file built from another log or catalog entry, deleted it and began anew: why. */
+  replaced: string | undefined;
   readonly #readCheckpoint: Statement;
   readonly #writeCheckpoint: Statement;
 
@@ -73,11 +79,21 @@ export class ViewWriter {
     }
     try {
       migrate(db, loadKappaMigrations());
+      const foreign = foreignReason(db, id);
+      if (foreign) {
+        db.close();
+        for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+        const fresh = ViewWriter.open(path, id, schema, opts);
+        fresh.replaced = `${path} ${foreign} — rebuilt from the log`;
+        return fresh;
+      }
       const meta = db.prepare("INSERT INTO kappa_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING");
       db.transaction(() => {
         meta.run("processor", id.processor);
         meta.run("version", String(id.version));
         meta.run("code_hash", id.codeHash);
+        if (id.log !== undefined) meta.run("log", id.log);
+        if (id.entry !== undefined) meta.run("entry", id.entry);
       })();
       const stored = db.prepare("SELECT value FROM kappa_meta WHERE key = 'code_hash'").pluck().get();
       if (stored !== id.codeHash) {
@@ -129,6 +145,16 @@ export class ViewWriter {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** Why an existing file does not belong to this identity's log and catalog entry (undefined when it does, or is new). */
+function foreignReason(db: Db, id: ViewIdentity): string | undefined {
+  if (id.log === undefined && id.entry === undefined) return undefined;
+  const meta = new Map((db.prepare("SELECT key, value FROM kappa_meta").all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
+  if (!meta.has("processor")) return undefined; // a new file
+  if (id.log !== undefined && meta.get("log") !== id.log) return `was built from log ${meta.get("log") ?? "(unrecorded)"}, not ${id.log}`;
+  if (id.entry !== undefined && meta.get("entry") !== id.entry) return `was built for catalog entry ${meta.get("entry") ?? "(unrecorded)"}, not ${id.entry}`;
+  return undefined;
 }
 
 /** Reads the checkpoint of a view file without opening it for writing; null when the file is missing. */
