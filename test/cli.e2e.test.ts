@@ -126,7 +126,13 @@ describe("the kappa binary, as a user runs it", () => {
     }
     const noServer = kappa(["--data-dir", join(dir, "x"), "dev"], { env: { KAPPA_NATS_SERVER: "/nonexistent/nats-server" } });
     expect(noServer.code).not.toBe(0);
-    expect(noServer.stderr).toMatch(/KAPPA_NATS_SERVER points at \/nonexistent\/nats-server, which does not exist\n {2}hint: install it with `sudo apt-get install -y nats-server`/);
-    rmSync(join(dir, "x"), { recursive: true, force: true });
+    expect(noServer.stderr).toMatch(/KAPPA_NATS_SERVER points at \/nonexistent\/nats-server, which does not exist\n {2}hint: `bash scripts\/setup.sh` fetches nats-server/);
+    // A server below the minimum is refused with the version found, the minimum and how to get a newer one.
+    const old = join(dir, "old-nats-server");
+    writeFileSync(old, "#!/bin/sh\necho 'nats-server: v2.9.10'\n", { mode: 0o755 });
+    const tooOld = kappa(["--data-dir", join(dir, "x"), "dev"], { env: { KAPPA_NATS_SERVER: old } });
+    expect(tooOld.code).not.toBe(0);
+    expect(tooOld.stderr).toMatch(/is nats-server 2\.9\.10; Kappa needs 2\.\d+\.\d+ or newer\n {2}hint: `bash scripts\/setup.sh` fetches nats-server/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

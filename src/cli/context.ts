@@ -21,6 +21,8 @@ export interface GlobalOptions {
   tlsKey?: string;
   /** Idempotency window of a stream Kappa creates, in seconds. */
   duplicateWindow?: string;
+  /** Replicas of what Kappa creates (stream, catalog, code, outputs). */
+  replicas?: string;
   /** HTTP port, for the commands that serve. */
   port?: string;
 }
@@ -36,7 +38,11 @@ export class CliContext {
     this.dataDir = new DataDir(opts.dataDir);
     const dup = opts.duplicateWindow === undefined ? undefined : Number(opts.duplicateWindow);
     if (dup !== undefined && !(dup > 0)) throw new InputError(`--duplicate-window ${opts.duplicateWindow} is not a positive number of seconds`, { hint: "e.g. --duplicate-window 600" });
-    this.spec = { stream: opts.stream, prefix: opts.prefix, ...(dup ? { duplicateWindowMs: dup * 1000 } : {}) };
+    const replicas = opts.replicas === undefined || opts.replicas === "" ? undefined : Number(opts.replicas);
+    if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5)) {
+      throw new InputError(`--replicas ${opts.replicas} is not a whole number from 1 to 5`, { hint: "JetStream keeps 1 to 5 copies; use 3 on a 3-server cluster (env KAPPA_REPLICAS)" });
+    }
+    this.spec = { stream: opts.stream, prefix: opts.prefix, ...(dup ? { duplicateWindowMs: dup * 1000 } : {}), ...(replicas ? { replicas } : {}) };
     this.json = opts.json === true;
   }
 

@@ -15,11 +15,12 @@ import { reportError } from "./output.js";
 export function buildProgram(): Command {
   const program = new Command("kappa")
     .description("Kappa: an append-only NATS JetStream log, versioned processors, SQLite views swapped in atomically")
-    .option("--nats <url>", "NATS server URL (env NATS_URL; default: the one `kappa dev` started for this data dir)")
+    .option("--nats <urls>", "NATS server URL, or several comma-separated (env NATS_URL; default: the one `kappa dev` started for this data dir)")
     .option("--data-dir <dir>", "where view files live (env KAPPA_DATA_DIR)", process.env.KAPPA_DATA_DIR ?? "./.kappa")
     .option("--stream <name>", "JetStream stream of events", process.env.KAPPA_STREAM ?? "KAPPA")
     .option("--prefix <subject>", "subject prefix before each event type", "events")
     .option("--duplicate-window <seconds>", "how long the stream remembers idempotency keys, when Kappa creates it (default 120)")
+    .option("--replicas <n>", "replicas of everything Kappa creates: stream, catalog, code store, outputs (env KAPPA_REPLICAS; default: the stream's own, else 1)", process.env.KAPPA_REPLICAS)
     .option("--json", "machine-readable output (only JSON on stdout, errors included)")
     .option("--creds <file>", "NATS credentials file")
     .option("--user <user>", "NATS user")

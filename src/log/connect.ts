@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { UnavailableError, InputError, messageOf } from "../errors.js";
+import { checkServerVersion } from "./serverVersion.js";
 import "./transportPatch.js";
 
 /** How to reach NATS: a URL plus the usual credentials and TLS files. */
@@ -35,8 +36,9 @@ export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
       });
     }
   }
+  let nc: NatsConnection;
   try {
-    return await connect({
+    nc = await connect({
       servers: opts.url.split(",").map((s) => s.trim()),
       name: opts.name ?? "kappa",
       user: opts.user,
@@ -55,4 +57,11 @@ export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
       cause: err,
     });
   }
+  try {
+    checkServerVersion(nc, opts.url);
+  } catch (err) {
+    await nc.close().catch(() => {});
+    throw err;
+  }
+  return nc;
 }

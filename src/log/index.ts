@@ -9,4 +9,6 @@ export * from "./publisher.js";
 export * from "./append.js";
 export * from "./pending.js";
 export * from "./server.js";
+export * from "./serverVersion.js";
+export * from "./cluster.js";
 export * from "./batches.js";

@@ -1,28 +1,58 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join, delimiter } from "node:path";
+import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { KappaError } from "../errors.js";
+import { GET_NATS_SERVER_HINT, MIN_NATS_SERVER, parseServerVersion, serverTooOld, versionAtLeast } from "./serverVersion.js";
 
-/** Finds the nats-server binary: KAPPA_NATS_SERVER, then PATH, then /usr/sbin and /usr/bin (Debian puts it in /usr/sbin). */
+/** Where scripts/setup.sh puts the server it provides: the project's git-ignored .tools/bin. */
+export const PROJECT_NATS_SERVER = fileURLToPath(new URL("../../.tools/bin/nats-server", import.meta.url));
+
+const versions = new Map<string, string>();
+
+/** The version a nats-server binary reports ("2.15.1"), cached per path; "unknown" when it does not run. */
+export function binaryVersion(bin: string): string {
+  let v = versions.get(bin);
+  if (v === undefined) {
+    try {
+      v = parseServerVersion(execFileSync(bin, ["--version"], { encoding: "utf8", timeout: 10_000 }))?.join(".") ?? "unknown";
+    } catch {
+      v = "unknown";
+    }
+    versions.set(bin, v);
+  }
+  return v;
+}
+
+/**
+ * Finds a nats-server of at least MIN_NATS_SERVER: KAPPA_NATS_SERVER, then PATH (and /usr/sbin, where
+ * Debian puts it), then the one scripts/setup.sh unpacked into .tools/. A binary that is too old is
+ * passed over; when only old ones exist, the error names the newest one found.
+ */
 export function findNatsServer(): string {
   const explicit = process.env.KAPPA_NATS_SERVER;
   if (explicit) {
     if (!existsSync(explicit)) throw missingServer(`KAPPA_NATS_SERVER points at ${explicit}, which does not exist`);
+    const v = binaryVersion(explicit);
+    if (!versionAtLeast(v, MIN_NATS_SERVER)) throw serverTooOld(v, `KAPPA_NATS_SERVER (${explicit})`);
     return explicit;
   }
   const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"];
-  for (const d of dirs) {
-    const p = join(d, "nats-server");
-    if (d && existsSync(p)) return p;
+  const candidates = [...dirs.filter(Boolean).map((d) => join(d, "nats-server")), PROJECT_NATS_SERVER];
+  let old: { bin: string; version: string } | undefined;
+  for (const bin of new Set(candidates)) {
+    if (!existsSync(bin)) continue;
+    const version = binaryVersion(bin);
+    if (versionAtLeast(version, MIN_NATS_SERVER)) return bin;
+    old ??= { bin, version };
   }
-  throw missingServer("nats-server was not found on PATH");
+  if (old) throw serverTooOld(old.version, old.bin);
+  throw missingServer("nats-server was not found on PATH, in KAPPA_NATS_SERVER or in .tools/");
 }
 
 function missingServer(what: string): KappaError {
-  return new KappaError("NATS_SERVER_MISSING", what, {
-    hint: "install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu), or set KAPPA_NATS_SERVER to the binary",
-  });
+  return new KappaError("NATS_SERVER_MISSING", what, { hint: GET_NATS_SERVER_HINT });
 }
 
 /** Options for a nats-server started by Kappa. */
@@ -33,6 +63,10 @@ export interface ServerOptions {
   port?: number;
   /** Forward the server's log to this stream. */
   log?: NodeJS.WritableStream;
+  /** The server's name (a cluster needs distinct ones). */
+  name?: string;
+  /** Join a cluster: its name, this server's route port, and every member's route port. */
+  cluster?: { name: string; port: number; routes: number[] };
 }
 
 /** A nats-server child process with JetStream on loopback, stopped by its PID. */
@@ -51,6 +85,11 @@ export class NatsServer {
     return this.process.pid ?? -1;
   }
 
+  /** Its PID as a list, like a cluster's. */
+  get pids(): number[] {
+    return [this.pid];
+  }
+
   /** Starts a server and waits until it accepts connections. */
   static async start(opts: ServerOptions = {}): Promise<NatsServer> {
     const bin = findNatsServer();
@@ -59,6 +98,11 @@ export class NatsServer {
     mkdirSync(storeDir, { recursive: true });
     const portsDir = mkdtempSync(join(tmpdir(), "kappa-ports-"));
     const args = ["-js", "-a", "127.0.0.1", "-p", String(opts.port ?? -1), "-sd", storeDir, "--ports_file_dir", portsDir];
+    if (opts.name) args.push("--server_name", opts.name);
+    if (opts.cluster) {
+      const c = opts.cluster;
+      args.push("--cluster_name", c.name, "--cluster", `nats://127.0.0.1:${c.port}`, "--routes", c.routes.map((p) => `nats://127.0.0.1:${p}`).join(","));
+    }
     const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
     // A server we started must not outlive us, even when we exit without closing it.
     const reap = () => {
@@ -139,10 +183,10 @@ async function waitForPort(child: ChildProcess, portsDir: string, output: () => 
   throw new KappaError("NATS_SERVER_FAILED", "nats-server did not report its port within 15 s", { hint: "run it by hand to see why: nats-server -js" });
 }
 
-/** The installed server's version, for reports. */
+/** The version of the server Kappa would start, for reports. */
 export function natsServerVersion(): string {
   try {
-    return execFileSync(findNatsServer(), ["--version"], { encoding: "utf8" }).trim();
+    return binaryVersion(findNatsServer());
   } catch {
     return "unknown";
   }

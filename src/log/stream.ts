@@ -8,6 +8,8 @@ export interface StreamSpec {
   prefix: string;
   /** Idempotency window for Nats-Msg-Id, ms (default 2 minutes, JetStream's own default). */
   duplicateWindowMs?: number;
+  /** Replicas of everything Kappa creates for this stream (stream, catalog, code, outputs); default: the stream's own, else 1. */
+  replicas?: number;
 }
 
 export const DEFAULT_STREAM: StreamSpec = { stream: "KAPPA", prefix: "events" };
@@ -22,6 +24,10 @@ export interface LogInfo {
   bytes: number;
   firstTime: string | null;
   lastTime: string | null;
+  /** How many copies the stream keeps. */
+  replicas: number;
+  /** The cluster's name, its leader for this stream, and each replica with whether it is current; absent on a single server. */
+  cluster?: { name?: string; leader?: string; replicas: { name: string; current: boolean; lag?: number; active?: number }[] };
 }
 
 /** Creates the stream if it is missing (append-only: delete and purge denied), and checks an existing one. */
@@ -35,6 +41,7 @@ export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promis
         hint: "pass --stream with another name, or the prefix this stream uses",
       });
     }
+    checkReplicas(spec, info.config.num_replicas);
     return jsm;
   } catch (err) {
     if (err instanceof KappaError) throw err;
@@ -49,8 +56,29 @@ export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promis
     deny_delete: true,
     deny_purge: true,
     duplicate_window: nanos(spec.duplicateWindowMs ?? 120_000),
+    num_replicas: spec.replicas ?? 1,
   });
   return jsm;
+}
+
+/** An existing stream with fewer copies than --replicas asks for is reported, never silently used. */
+function checkReplicas(spec: StreamSpec, has: number | undefined): void {
+  if (spec.replicas !== undefined && (has ?? 1) < spec.replicas) {
+    throw new KappaError("STREAM_REPLICAS", `stream ${spec.stream} keeps ${has ?? 1} replica(s), but --replicas asks for ${spec.replicas}`, {
+      hint: `raise them with \`nats stream edit ${spec.stream} --replicas ${spec.replicas}\`, or pass --replicas ${has ?? 1} (env KAPPA_REPLICAS)`,
+    });
+  }
+}
+
+/** The replicas for something Kappa creates beside a stream: `asked` when given, else the stream's own, else 1. */
+export async function replicasFor(nc: NatsConnection, stream: string, asked?: number): Promise<number> {
+  if (asked !== undefined) return asked;
+  try {
+    const info = await (await jetstreamManager(nc)).streams.info(stream);
+    return info.config.num_replicas ?? 1;
+  } catch {
+    return 1;
+  }
 }
 
 /** The stream's first and last sequence, count and size; fails with a hint when the stream is missing. */
@@ -67,6 +95,19 @@ export async function logInfo(jsm: JetStreamManager, stream: string): Promise<Lo
       bytes: s.bytes,
       firstTime: s.messages > 0 ? s.first_ts : null,
       lastTime: s.messages > 0 ? s.last_ts : null,
+      replicas: info.config.num_replicas ?? 1,
+      ...(info.cluster
+        ? {
+            cluster: {
+              name: info.cluster.name,
+              leader: info.cluster.leader,
+              replicas: [
+                ...(info.cluster.leader ? [{ name: info.cluster.leader, current: true }] : []),
+                ...(info.cluster.replicas ?? []).map((r) => ({ name: r.name, current: r.current, lag: r.lag, active: r.active })),
+              ],
+            },
+          }
+        : {}),
     };
   } catch (err) {
     throw wrapJsError(err, stream);

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { KappaError, NotFoundError, messageOf } from "../errors.js";
+import { replicasFor } from "../log/index.js";
 import { writeAtomicallyText, type DataDir } from "../views/index.js";
 
 /** Processor code as stored: its kind and its text. */
@@ -27,9 +28,9 @@ export class CodeStore {
   private constructor(private readonly os: ObjectStore, private readonly dataDir: DataDir | undefined) {}
 
   /** Opens (creating if needed) the code bucket of a stream. */
-  static async open(nc: NatsConnection, stream: string, dataDir?: DataDir): Promise<CodeStore> {
+  static async open(nc: NatsConnection, stream: string, dataDir?: DataDir, replicas?: number): Promise<CodeStore> {
     try {
-      return new CodeStore(await new Objm(nc).create(codeBucket(stream)), dataDir);
+      return new CodeStore(await new Objm(nc).create(codeBucket(stream), { replicas: await replicasFor(nc, stream, replicas) }), dataDir);
     } catch (err) {
       throw new KappaError("CODE_STORE_UNAVAILABLE", `cannot open the code bucket ${codeBucket(stream)}: ${messageOf(err)}`, { hint: "check that JetStream is enabled and reachable", cause: err });
     }

@@ -57,8 +57,8 @@ export async function deployModule(nc: NatsConnection, spec: StreamSpec, moduleP
   if (bundle.kind === "sql") checkSqlProcessor(bundle.text, origin);
   const def = await loadProcessor({ hash: hashCode(bundle.text), kind: bundle.kind, text: bundle.text }, undefined, origin);
   await ensureStream(nc, spec);
-  const catalog = await Catalog.open(nc, spec.stream);
-  const code = await CodeStore.open(nc, spec.stream);
+  const catalog = await Catalog.open(nc, spec.stream, spec.replicas);
+  const code = await CodeStore.open(nc, spec.stream, undefined, spec.replicas);
   const codeHash = await code.put(bundle.kind, bundle.text);
   const source = await resolveSource(nc, spec.stream, catalog, def);
   const input = source ? outputOf(spec.stream, source.processor, source.version).stream : spec.stream;
@@ -81,12 +81,12 @@ export async function deployModule(nc: NatsConnection, spec: StreamSpec, moduleP
 /** `kappa replay`: a new version running the live version's code (or another version's) from an offset. */
 export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, processor: string, opts: { from: string; until?: string; codeOf?: number; promote?: boolean }): Promise<DeployResult> {
   refusePromoteFrozen(opts);
-  const catalog = await Catalog.open(nc, spec.stream);
+  const catalog = await Catalog.open(nc, spec.stream, spec.replicas);
   const rec = await catalog.require(processor);
   const base = opts.codeOf ?? rec.live ?? Math.max(...Object.keys(rec.versions).map(Number));
   const basis = rec.versions[String(base)];
   if (!basis) throw new InputError(`${processor} has no version ${base}`, { hint: `see \`kappa status ${processor}\`` });
-  const code = await CodeStore.open(nc, spec.stream);
+  const code = await CodeStore.open(nc, spec.stream, undefined, spec.replicas);
   const def = await loadProcessor(await code.get(basis.codeHash, basis.codeKind), undefined, basis.origin);
   const source = await resolveSource(nc, spec.stream, catalog, def);
   const input = source ? outputOf(spec.stream, source.processor, source.version).stream : spec.stream;

@@ -1,11 +1,13 @@
 import { jetstreamManager, StorageType, DiscardPolicy, RetentionPolicy } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
-import { wrapJsError, isNotFound } from "../log/index.js";
+import { wrapJsError, isNotFound, replicasFor } from "../log/index.js";
 
 /** Where one processor version's emitted events live: its own stream, subjects `derived.<processor>.v<version>.<type>`. */
 export interface OutputSpec {
   stream: string;
   prefix: string;
+  /** The event stream it derives from: outputs keep as many replicas as it does. */
+  log?: string;
 }
 
 /**
@@ -14,7 +16,7 @@ export interface OutputSpec {
  * rebuilding version 2 never touches what version 1 emitted.
  */
 export function outputOf(stream: string, processor: string, version: number): OutputSpec {
-  return { stream: `${stream}_OUT_${processor}_v${version}`, prefix: `derived.${processor}.v${version}` };
+  return { stream: `${stream}_OUT_${processor}_v${version}`, prefix: `derived.${processor}.v${version}`, log: stream };
 }
 
 const ensured = new Set<string>();
@@ -36,6 +38,7 @@ export async function ensureOutputStream(nc: NatsConnection, out: OutputSpec): P
       deny_delete: true,
       deny_purge: true,
       duplicate_window: nanos(60 * 60 * 1000),
+      num_replicas: out.log ? await replicasFor(nc, out.log) : 1,
     });
   }
   ensured.add(out.stream);

@@ -51,8 +51,8 @@ export class Worker {
     const release = acquireWorkerLock(opts.dataDir.workerLock);
     try {
       const jsm = await ensureStream(opts.nc, opts.spec);
-      const catalog = await Catalog.open(opts.nc, opts.spec.stream);
-      const code = await CodeStore.open(opts.nc, opts.spec.stream, opts.dataDir);
+      const catalog = await Catalog.open(opts.nc, opts.spec.stream, opts.spec.replicas);
+      const code = await CodeStore.open(opts.nc, opts.spec.stream, opts.dataDir, opts.spec.replicas);
       const w = new Worker(opts, jetstream(opts.nc), jsm, catalog, code, release);
       await w.#begin();
       return w;

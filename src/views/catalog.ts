@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Kvm, type KV } from "@nats-io/kv";
 import { KappaError, NotFoundError, messageOf } from "../errors.js";
+import { replicasFor } from "../log/index.js";
 import type { ProcessorRecord, VersionRecord, VersionStats, HistoryEntry } from "./catalogTypes.js";
 import { validateProcessorName } from "./paths.js";
 
@@ -25,10 +26,10 @@ const STATS = "stats.";
 export class Catalog {
   private constructor(readonly kv: KV) {}
 
-  /** Opens (creating if needed) the catalog bucket of a stream. */
-  static async open(nc: NatsConnection, stream: string): Promise<Catalog> {
+  /** Opens (creating if needed, with `replicas` or the stream's own) the catalog bucket of a stream. */
+  static async open(nc: NatsConnection, stream: string, replicas?: number): Promise<Catalog> {
     try {
-      const kv = await new Kvm(nc).create(catalogBucket(stream), { history: 1 });
+      const kv = await new Kvm(nc).create(catalogBucket(stream), { history: 1, replicas: await replicasFor(nc, stream, replicas) });
       return new Catalog(kv);
     } catch (err) {
       throw new KappaError("CATALOG_UNAVAILABLE", `cannot open the catalog bucket ${catalogBucket(stream)}: ${messageOf(err)}`, {

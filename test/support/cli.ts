@@ -7,7 +7,7 @@ const BIN = resolve("bin/kappa.js");
 
 /** A CLI context pointed at a test environment, for calling command functions in-process. */
 export function cliContext(env: TestEnv, extra: Record<string, unknown> = {}): CliContext {
-  return new CliContext({ nats: env.server.url, dataDir: env.dataDir.root, stream: env.spec.stream, prefix: env.spec.prefix, ...extra });
+  return new CliContext({ nats: env.nats.url, dataDir: env.dataDir.root, stream: env.spec.stream, prefix: env.spec.prefix, ...extra });
 }
 
 /** Runs the real `kappa` binary and returns its exit code and output. */

@@ -3,24 +3,29 @@ import { resolve } from "node:path";
 
 /** A `kappa dev` subprocess: embedded nats-server, worker and query server. Stopped by PID. */
 export class DevProcess {
-  private constructor(readonly child: ChildProcess, readonly nats: string, readonly http: string | null, readonly natsPid: number, public stderr: string[]) {}
+  private constructor(readonly child: ChildProcess, readonly nats: string, readonly http: string | null, readonly natsPids: number[], public stderr: string[]) {}
+
+  /** The embedded server's PID (the first member's, with --cluster). */
+  get natsPid(): number {
+    return this.natsPids[0] ?? -1;
+  }
 
   static async start(dataDir: string, extraArgs: string[] = []): Promise<DevProcess> {
     const child = spawn(process.execPath, [resolve("bin/kappa.js"), "--data-dir", dataDir, "--json", "dev", "--port", "0", ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
     const stderr: string[] = [];
     child.stderr!.on("data", (b: Buffer) => stderr.push(b.toString()));
     try {
-      const ready = await new Promise<{ nats: string; http: string | null; natsPid: number }>((res, rej) => {
+      const ready = await new Promise<{ nats: string; http: string | null; natsPids: number[] }>((res, rej) => {
         let buf = "";
-        let natsPid = -1;
+        let natsPids: number[] = [];
         child.stdout!.on("data", (b: Buffer) => {
           buf += b.toString();
           for (const line of buf.split("\n")) {
             try {
               const j = JSON.parse(line) as { ready?: boolean; nats: string; http: string | null; msg?: string };
-              const m = j.msg && /\(pid (\d+)\)/.exec(j.msg);
-              if (m) natsPid = Number(m[1]);
-              if (j.ready) res({ nats: j.nats, http: j.http, natsPid });
+              const m = j.msg && /\(pid ([\d, ]+)\)/.exec(j.msg);
+              if (m) natsPids = m[1]!.split(",").map(Number);
+              if (j.ready) res({ nats: j.nats, http: j.http, natsPids });
             } catch {
               // partial line
             }
@@ -29,7 +34,7 @@ export class DevProcess {
         child.once("exit", (c) => rej(new Error(`kappa dev exited with ${c}: ${stderr.join("")}`)));
         setTimeout(() => rej(new Error(`kappa dev not ready in 30 s: ${stderr.join("")}`)), 30_000);
       });
-      return new DevProcess(child, ready.nats, ready.http, ready.natsPid, stderr);
+      return new DevProcess(child, ready.nats, ready.http, ready.natsPids, stderr);
     } catch (err) {
       child.kill("SIGKILL");
       throw err;
@@ -49,9 +54,9 @@ export class DevProcess {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
-    if (this.natsPid > 0) {
+    for (const pid of this.natsPids) {
       try {
-        process.kill(this.natsPid, "SIGKILL");
+        process.kill(pid, "SIGKILL");
       } catch {
         // already gone, as it should be
       }

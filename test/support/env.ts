@@ -3,22 +3,51 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { NatsServer, connectNats, ensureStream, appendEvents, DEFAULT_STREAM, type StreamSpec } from "../../src/log/index.js";
+import { NatsServer, NatsCluster, connectNats, ensureStream, appendEvents, DEFAULT_STREAM, type StreamSpec } from "../../src/log/index.js";
 import { Catalog, DataDir, type ProcessorRecord } from "../../src/views/index.js";
 import { Worker, type WorkerOptions } from "../../src/processors/index.js";
 import { generateOrders, type OrderEvent } from "../../examples/orders/generate.js";
 
-/** A real nats-server on a free port with a temp store, a connection, and a temp data dir; all removed on dispose. */
+/**
+ * A real nats-server on a free port with a temp store (or, with `cluster: n`, n servers routed on
+ * loopback with the stream and everything else replicated n times), a connection to all of them, and
+ * a temp data dir; all stopped by PID and removed on dispose, also when the test failed.
+ */
 export class TestEnv {
-  private constructor(readonly server: NatsServer, public nc: NatsConnection, readonly jsm: JetStreamManager, readonly dir: string) {}
-  readonly spec: StreamSpec = DEFAULT_STREAM;
+  private constructor(readonly nats: NatsServer | NatsCluster, public nc: NatsConnection, readonly jsm: JetStreamManager, readonly dir: string, readonly spec: StreamSpec) {}
   readonly workers: Worker[] = [];
 
-  static async start(): Promise<TestEnv> {
-    const server = await NatsServer.start();
-    const nc = await connectNats({ url: server.url, reconnectForever: true });
-    const jsm = await ensureStream(nc, DEFAULT_STREAM);
-    return new TestEnv(server, nc, jsm, mkdtempSync(join(tmpdir(), "kappa-test-")));
+  static async start(opts: { cluster?: number } = {}): Promise<TestEnv> {
+    const nats = opts.cluster ? await NatsCluster.start({ servers: opts.cluster }) : await NatsServer.start();
+    const spec: StreamSpec = opts.cluster ? { ...DEFAULT_STREAM, replicas: opts.cluster } : DEFAULT_STREAM;
+    try {
+      const nc = await connectNats({ url: nats.url, reconnectForever: true });
+      const jsm = await ensureStream(nc, spec);
+      return new TestEnv(nats, nc, jsm, mkdtempSync(join(tmpdir(), "kappa-test-")), spec);
+    } catch (err) {
+      await nats.close();
+      throw err;
+    }
+  }
+
+  /** The single server (not on a cluster). */
+  get server(): NatsServer {
+    if (!(this.nats instanceof NatsServer)) throw new Error("this TestEnv runs a cluster: use env.cluster");
+    return this.nats;
+  }
+
+  /** The cluster (started with `cluster: n`). */
+  get cluster(): NatsCluster {
+    if (!(this.nats instanceof NatsCluster)) throw new Error("this TestEnv runs a single server: start it with { cluster: 3 }");
+    return this.nats;
+  }
+
+  /** The index of the cluster member that leads a stream (or the catalog's KV stream) now. */
+  async leaderOf(stream = this.spec.stream): Promise<number> {
+    const info = await this.jsm.streams.info(stream);
+    const leader = info.cluster?.leader;
+    if (!leader) throw new Error(`stream ${stream} has no leader right now`);
+    return this.cluster.indexOf(leader);
   }
 
   get dataDir(): DataDir {
@@ -66,7 +95,7 @@ export class TestEnv {
   async close(): Promise<void> {
     for (const w of this.workers) await w.close().catch(() => {});
     await this.nc.close().catch(() => {});
-    await this.server.close();
+    await this.nats.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 

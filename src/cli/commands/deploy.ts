@@ -36,7 +36,7 @@ async function finish(ctx: CliContext, r: DeployResult, flags: DeployFlags): Pro
     if (ctx.json) printJson({ processor: r.processor, version: v.version, state: v.state });
     return;
   }
-  const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
+  const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream, ctx.spec.replicas);
   const done = await waitForVersion(catalog, r.processor, v.version, { quiet: ctx.json, ...(flags.timeout ? { timeoutMs: parseSeconds(flags.timeout, "--timeout") * 1000 } : {}) });
   const rec = await catalog.require(r.processor);
   if (ctx.json) printJson({ processor: r.processor, version: v.version, state: done.state, live: rec.live, ...(v.untilSeq !== undefined ? { frozenAt: v.untilSeq } : {}) });

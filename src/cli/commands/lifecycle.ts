@@ -9,7 +9,7 @@ import { printJson, renderTable } from "../output.js";
 /** `kappa promote`: refuses a version whose lag at this moment is above maxLag unless forced; a compare-and-set on the live pointer. */
 export async function runPromote(ctx: CliContext, name: string, version: number, opts: { force?: boolean; maxLag?: number }): Promise<ProcessorRecord> {
   const nc = await ctx.nats();
-  const catalog = await Catalog.open(nc, ctx.spec.stream);
+  const catalog = await Catalog.open(nc, ctx.spec.stream, ctx.spec.replicas);
   const rec = await catalog.require(name);
   const v = versionOf(rec, version);
   if (!opts.force) {
@@ -116,7 +116,7 @@ export function registerLifecycle(program: Command): void {
     .action(async (name: string, version: string, _o, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {
-        const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
+        const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream, ctx.spec.replicas);
         const rec = await retire(catalog, name, parseVersion(version));
         keepLocalCopy(ctx, rec);
         if (ctx.json) printJson({ processor: name, retired: parseVersion(version), live: rec.live });
@@ -132,7 +132,7 @@ export function registerLifecycle(program: Command): void {
     .action(async (name: string, _o, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {
-        const rec = await (await Catalog.open(await ctx.nats(), ctx.spec.stream)).require(name);
+        const rec = await (await Catalog.open(await ctx.nats(), ctx.spec.stream, ctx.spec.replicas)).require(name);
         if (ctx.json) printJson(rec.history);
         else console.log(renderTable(["time", "action", "version", "detail"], rec.history.map((h) => [h.at, h.action, `v${h.version}`, [h.previous ? `was v${h.previous}` : "", h.detail ?? ""].filter(Boolean).join("; ")])));
       } finally {

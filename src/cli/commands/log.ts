@@ -48,6 +48,14 @@ export function registerLog(program: Command): void {
         console.log(`events    ${fmtNum(i.messages)}  (${fmtNum(i.bytes)} bytes)`);
         console.log(`sequence  ${i.messages ? `${i.firstSeq}–${i.lastSeq}` : "empty"}`);
         if (i.firstTime) console.log(`time      ${i.firstTime} – ${i.lastTime}`);
+        console.log(`replicas  ${i.replicas}`);
+        if (i.cluster) {
+          console.log(`cluster   ${i.cluster.name ?? "(unnamed)"}, leader ${i.cluster.leader ?? "none (an election is under way)"}`);
+          for (const r of i.cluster.replicas) {
+            const state = r.name === i.cluster.leader ? "leader" : r.current ? "current" : `behind${r.lag ? ` by ${fmtNum(r.lag)} ops` : ""}`;
+            console.log(`          ${r.name}  ${state}`);
+          }
+        }
       }
     } finally {
       await ctx.close();

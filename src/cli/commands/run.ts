@@ -1,6 +1,7 @@
 import { rmSync, writeFileSync, mkdirSync } from "node:fs";
 import type { Command } from "commander";
-import { NatsServer, connectNats, DEFAULT_LIMITS, type BatchLimits } from "../../log/index.js";
+import { join } from "node:path";
+import { NatsServer, NatsCluster, connectNats, DEFAULT_LIMITS, type BatchLimits } from "../../log/index.js";
 import { InputError } from "../../errors.js";
 import { Worker } from "../../processors/index.js";
 import { CliContext } from "../context.js";
@@ -39,6 +40,14 @@ function withBatchFlags(cmd: Command): Command {
     .option("--batch-ms <ms>", "commit a partly filled batch after this long", String(DEFAULT_LIMITS.maxMs));
 }
 
+/** `--cluster n`: 1 (a single server) when absent. */
+function parseClusterSize(v: string | undefined): number {
+  if (v === undefined) return 1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 7) throw new InputError(`--cluster ${v} is not a number of servers from 1 to 7`, { hint: "e.g. --cluster 3 (the smallest cluster that survives losing a server)" });
+  return n;
+}
+
 function logLine(ctx: CliContext): (l: string) => void {
   return (l) => {
     if (ctx.json) process.stdout.write(JSON.stringify({ at: new Date().toISOString(), msg: l }) + "\n");
@@ -69,12 +78,18 @@ export function registerRun(program: Command): void {
     .description("zero-config: an embedded nats-server (JetStream under <data-dir>/nats), the worker and the query server in one process")
     .option("--port <port>", "HTTP port of the query server on 127.0.0.1 (0 picks a free one)", "7070")
     .option("--no-serve", "do not start the query server")
-    .action(async (o: { port: string; serve: boolean } & BatchFlags, cmd: Command) => {
+    .option("--cluster <n>", "start a JetStream cluster of n servers on loopback instead of one (stores under <data-dir>/nats-cluster)")
+    .action(async (o: { port: string; serve: boolean; cluster?: string } & BatchFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const log = logLine(ctx);
       const limits = batchLimits(o);
+      const members = parseClusterSize(o.cluster);
       mkdirSync(ctx.dataDir.root, { recursive: true });
-      const server = await NatsServer.start({ storeDir: ctx.dataDir.natsStore });
+      // On a cluster everything Kappa creates is replicated across it unless --replicas says otherwise.
+      if (members > 1) ctx.spec.replicas ??= Math.min(members, 5);
+      const server = members > 1
+        ? await NatsCluster.start({ servers: members, storeDir: join(ctx.dataDir.root, "nats-cluster") })
+        : await NatsServer.start({ storeDir: ctx.dataDir.natsStore });
       let worker: Worker | undefined;
       let http: { url: string; close: () => Promise<void> } | undefined;
       const nc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev" });
@@ -82,7 +97,7 @@ export function registerRun(program: Command): void {
         writeFileSync(ctx.dataDir.natsUrlFile, server.url + "\n");
         worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits });
         if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log });
-        log(`kappa dev: NATS ${server.url} (pid ${server.pid}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
+        log(`kappa dev: NATS ${server.url} (pid ${server.pids.join(", ")}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
         if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, dataDir: ctx.dataDir.root }) + "\n");
         const sig = await interrupted();
         log(`${sig}: stopping`);

@@ -1,0 +1,146 @@
+import { createServer } from "node:net";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { KappaError, messageOf } from "../errors.js";
+import { NatsServer, type ServerOptions } from "./server.js";
+
+/** Options for a loopback JetStream cluster. */
+export interface ClusterOptions {
+  /** How many servers (default 3: the smallest cluster that survives losing one). */
+  servers?: number;
+  /** Parent directory of the servers' stores (`<dir>/n1`, `<dir>/n2`, …); a temporary one when omitted. */
+  storeDir?: string;
+  /** Forward every server's log here. */
+  log?: NodeJS.WritableStream;
+  /** The cluster's name (default "kappa"). */
+  name?: string;
+}
+
+/** A free TCP port on loopback, for route ports the members must know before any of them starts. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Several nats-servers with JetStream, routed to each other on loopback; each stopped by its PID. */
+export class NatsCluster {
+  private constructor(
+    readonly servers: (NatsServer | null)[],
+    private readonly specs: ServerOptions[],
+    readonly storeDir: string,
+    private readonly ownsStore: boolean,
+  ) {}
+
+  /** Starts the members (free client and route ports) and waits until JetStream has a meta leader. */
+  static async start(opts: ClusterOptions = {}): Promise<NatsCluster> {
+    const n = opts.servers ?? 3;
+    if (!Number.isInteger(n) || n < 1) throw new KappaError("BAD_INPUT", `a cluster needs at least one server (asked for ${n})`, { hint: "e.g. --cluster 3" });
+    const ownsStore = !opts.storeDir;
+    const storeDir = opts.storeDir ?? mkdtempSync(join(tmpdir(), "kappa-cluster-"));
+    const routes = await uniquePorts(n);
+    const specs = routes.map((port, i): ServerOptions => {
+      const dir = join(storeDir, `n${i + 1}`);
+      mkdirSync(dir, { recursive: true });
+      return { storeDir: dir, name: `n${i + 1}`, log: opts.log, cluster: { name: opts.name ?? "kappa", port, routes } };
+    });
+    const started = await Promise.allSettled(specs.map((s) => NatsServer.start(s)));
+    const servers = started.map((r) => (r.status === "fulfilled" ? r.value : null));
+    const cluster = new NatsCluster(servers, specs, storeDir, ownsStore);
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) {
+      await cluster.close();
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    // Ports are fixed from now on, so a restarted member comes back where its peers and clients look.
+    servers.forEach((s, i) => (specs[i]!.port = s!.port));
+    try {
+      await cluster.waitForJetStream();
+    } catch (err) {
+      await cluster.close();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** Every member's client URL, comma-separated, as `--nats` and NATS_URL take them. */
+  get url(): string {
+    return this.urls.join(",");
+  }
+
+  /** The client URLs of the members (also of stopped ones: they come back on the same port). */
+  get urls(): string[] {
+    return this.specs.map((s) => `nats://127.0.0.1:${s.port}`);
+  }
+
+  /** The PIDs of the running members. */
+  get pids(): number[] {
+    return this.servers.filter((s): s is NatsServer => s !== null).map((s) => s.pid);
+  }
+
+  /** Member i's index by its server name ("n2" → 1). */
+  indexOf(serverName: string): number {
+    return this.specs.findIndex((s) => s.name === serverName);
+  }
+
+  /** Kills member i with SIGKILL, as a crash would. */
+  async kill(i: number): Promise<void> {
+    await this.servers[i]?.kill();
+    this.servers[i] = null;
+  }
+
+  /** Starts member i again on its port and store. */
+  async restart(i: number): Promise<void> {
+    if (this.servers[i]) return;
+    this.servers[i] = await NatsServer.start(this.specs[i]!);
+  }
+
+  /** Waits until the cluster answers JetStream requests (a meta leader is elected). */
+  async waitForJetStream(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    const nc = await connect({ servers: this.urls, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 2000, checkAPI: false });
+      while (Date.now() < deadline) {
+        try {
+          await jsm.getAccountInfo();
+          return;
+        } catch (err) {
+          last = err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    } finally {
+      await nc.close().catch(() => {});
+    }
+    throw new KappaError("NATS_SERVER_FAILED", `the cluster elected no JetStream leader within ${timeoutMs / 1000} s: ${messageOf(last)}`, {
+      hint: "check that the route ports are free and the stores writable",
+    });
+  }
+
+  /** Stops every member (SIGTERM, then SIGKILL) and removes a temporary store. */
+  async close(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s?.close()));
+    this.servers.fill(null);
+    if (this.ownsStore) rmSync(this.storeDir, { recursive: true, force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+async function uniquePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
