@@ -4,12 +4,15 @@ import { InputError } from "../errors.js";
 import { PipelinedPublisher } from "./publisher.js";
 import { validateEventType } from "./subjects.js";
 import type { StreamSpec } from "./stream.js";
+import { SCHEMA_HEADER } from "./rawEvent.js";
 
 /** An event ready to publish: its type, its JSON text and its idempotency key. */
 export interface OutgoingEvent {
   type: string;
   json: string;
   id: string;
+  /** The schema version of its type (sent as a header when not 1). */
+  schemaVersion?: number;
 }
 
 /** How to turn input lines into events. */
@@ -20,6 +23,8 @@ export interface LineOptions {
   idField?: string;
   /** Largest encoded event in bytes (the server's max_payload). */
   maxBytes: number;
+  /** Schema version of lines that do not give their own (`--schema-version`). */
+  schemaVersion?: number;
 }
 
 const knownTypes = new Set<string>();
@@ -37,6 +42,7 @@ export function parseEventLine(line: string, lineNo: number, opts: LineOptions):
   let type = opts.type;
   let data: unknown = value;
   let id: string | undefined;
+  let schemaVersion = opts.schemaVersion;
   if (type === undefined) {
     if (typeof value.type !== "string" || !("data" in value)) {
       throw new InputError(`${where}: expected an envelope {"type": ..., "data": {...}}`, { hint: "pass the event type as an argument (`kappa append order.placed --file x.ndjson`) or write envelopes; nothing was published", code: "BAD_EVENT" });
@@ -44,6 +50,7 @@ export function parseEventLine(line: string, lineNo: number, opts: LineOptions):
     type = value.type;
     data = value.data;
     if (value.id !== undefined) id = String(value.id);
+    if (value.schemaVersion !== undefined) schemaVersion = checkSchemaVersion(value.schemaVersion, `${where}: schemaVersion`);
   }
   try {
     if (!knownTypes.has(type)) {
@@ -63,7 +70,16 @@ export function parseEventLine(line: string, lineNo: number, opts: LineOptions):
   if (Buffer.byteLength(json) > opts.maxBytes) {
     throw new InputError(`${where}: event is ${Buffer.byteLength(json)} bytes, above the server's limit of ${opts.maxBytes}`, { hint: "split the event or store large payloads elsewhere and reference them; nothing was published", code: "EVENT_TOO_LARGE" });
   }
-  return { type, json, id: id ?? randomUUID() };
+  return { type, json, id: id ?? randomUUID(), ...(schemaVersion !== undefined && schemaVersion !== 1 ? { schemaVersion } : {}) };
+}
+
+/** A schema version must be a positive integer; anything else is refused with the place it came from. */
+export function checkSchemaVersion(v: unknown, where: string): number {
+  const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) {
+    throw new InputError(`${where} ${JSON.stringify(v)} is not a schema version`, { hint: "schema versions are whole numbers from 1 (absent means 1); nothing was published", code: "BAD_SCHEMA_VERSION" });
+  }
+  return n;
 }
 
 /** Summary of an append: how many were stored, how many were duplicates, and the sequence range. */
@@ -109,7 +125,7 @@ export async function appendEvents(nc: NatsConnection, spec: StreamSpec, events:
   const chunk: OutgoingEvent[] = [];
   const flush = async () => {
     if (pub.inFlight >= pub.window) await pub.waitForSpace(); // in flight stays ≤ window + one chunk
-    for (const ev of chunk) pub.send(`${spec.prefix}.${ev.type}`, enc.encode(ev.json), ev.id, summary.count++);
+    for (const ev of chunk) pub.send(`${spec.prefix}.${ev.type}`, enc.encode(ev.json), ev.id, summary.count++, ev.schemaVersion ? { [SCHEMA_HEADER]: String(ev.schemaVersion) } : undefined);
     chunk.length = 0;
   };
   try {

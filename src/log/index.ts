@@ -12,3 +12,4 @@ export * from "./server.js";
 export * from "./serverVersion.js";
 export * from "./cluster.js";
 export * from "./batches.js";
+export * from "./schemas.js";

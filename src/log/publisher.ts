@@ -81,8 +81,8 @@ export class PipelinedPublisher {
   }
 
   /** Publishes without waiting; the result goes to the constructor's `onResult` with this `tag`. */
-  send(subject: string, data: Uint8Array, msgId: string, tag: number): void {
-    this.#emit(subject, data, msgId, undefined, tag, undefined);
+  send(subject: string, data: Uint8Array, msgId: string, tag: number, extraHeaders?: Record<string, string>): void {
+    this.#emit(subject, data, msgId, extraHeaders, tag, undefined);
   }
 
   #emit(subject: string, data: Uint8Array, msgId: string, extra: Record<string, string> | undefined, tag: number, settle: InFlight["settle"]): void {

@@ -8,10 +8,15 @@ export interface RawEvent {
   time: string;
   id: string;
   data: Uint8Array;
+  /** The schema version of its type, as the Kappa-Schema-Version header gives it (text); absent means 1. */
+  schemaHeader?: string | undefined;
 }
 
 /** Header carrying an event's own time when it differs from when the log stored it (events derived by a processor). */
 export const TIME_HEADER = "Kappa-Time";
+
+/** Header carrying the schema version of an event's type (a positive integer; absent means 1). */
+export const SCHEMA_HEADER = "Kappa-Schema-Version";
 
 /**
  * A RawEvent over a JetStream message. Decoding headers is a tenth of a replay's CPU, and most processors
@@ -24,11 +29,12 @@ class MsgEvent implements RawEvent {
     this.#msg = msg;
   }
   get id(): string {
-    if (this.#id === undefined) {
-      this.#id = this.#msg?.headers?.get("Nats-Msg-Id") ?? "";
-      this.#msg = undefined;
-    }
+    if (this.#id === undefined) this.#id = this.#msg?.headers?.get("Nats-Msg-Id") ?? "";
     return this.#id;
+  }
+  /** Read only by processors with upcasters for this type. */
+  get schemaHeader(): string | undefined {
+    return this.#msg?.headers?.get(SCHEMA_HEADER) || undefined;
   }
 }
 

@@ -4,6 +4,7 @@ import { typeMatcher, typeMatches, validateEventType, type RawEvent } from "../l
 import type { ViewWriter } from "../views/index.js";
 import type { Handler, KappaEvent, ProcessorContext, ProcessorDefinition } from "./define.js";
 import { seededRandom, type Random } from "./random.js";
+import { compileUpcasters, type Upcast } from "./upcast.js";
 
 /** An event the processor could not apply: unreadable, or its handler threw. */
 export interface Poison {
@@ -23,7 +24,7 @@ class AppliedEvent implements KappaEvent {
   readonly seq: number;
   readonly type: string;
   readonly time: string;
-  constructor(private readonly raw: RawEvent, readonly data: unknown) {
+  constructor(private readonly raw: RawEvent, public data: unknown) {
     this.seq = raw.seq;
     this.type = raw.type;
     this.time = raw.time;
@@ -59,6 +60,7 @@ export class BatchApplier {
   readonly #ctx: ProcessorContext;
   readonly #outbox: Statement;
   readonly #deadLetter: Statement;
+  readonly #upcast: Upcast | null;
   #current: KappaEvent | undefined;
   #emitted = 0;
   #rng: Random | undefined;
@@ -72,6 +74,7 @@ export class BatchApplier {
     this.#writer = writer;
     this.#def = def;
     this.#matches = typeMatcher(def.subjects);
+    this.#upcast = compileUpcasters(def);
     this.#outbox = writer.db.prepare("INSERT INTO kappa_outbox (seq, idx, type, time, data) VALUES (?, ?, ?, ?, ?)");
     this.#deadLetter = writer.db.prepare("INSERT OR REPLACE INTO kappa_dead_letters (seq, type, time, id, data, error) VALUES (?, ?, ?, ?, ?, ?)");
     this.#ctx = {
@@ -128,11 +131,12 @@ export class BatchApplier {
         } catch (e) {
           throw new PoisonSignal(i, { event: raw, message: `event ${raw.seq} (${raw.type}) is not valid JSON — another client may have published it: ${messageOf(e)}`, cause: e });
         }
-        const ev: KappaEvent = new AppliedEvent(raw, data);
+        const ev = new AppliedEvent(raw, data);
         this.#current = ev;
         this.#emitted = 0;
         this.#rng = undefined; // an event applied again after a rollback draws the same numbers
         try {
+          if (this.#upcast) ev.data = this.#upcast(raw, data, ev);
           handler(ev, this.#ctx);
         } catch (e) {
           if (isTransientSqliteError(e)) throw e;

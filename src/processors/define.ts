@@ -26,6 +26,9 @@ export interface ProcessorContext {
 /** A handler for one event. Must be synchronous: it runs inside a SQLite transaction. */
 export type Handler = (event: KappaEvent, ctx: ProcessorContext) => void;
 
+/** Turns one event's data from schema version k of its type into version k+1. Pure: no clock, no randomness, no I/O. */
+export type Upcaster = (data: any, event: KappaEvent) => any;
+
 /** What to do when a handler throws or an event is unreadable. */
 export type ErrorPolicy = "halt" | "skip";
 
@@ -41,6 +44,11 @@ export interface ProcessorDefinition {
   schema: string[];
   apply?: Handler;
   on?: Record<string, Handler>;
+  /**
+   * Per event type, `[v1ToV2, v2ToV3, …]`: old events run through the chain up to the newest version
+   * (the chain's length + 1) before a handler sees them, so handlers know one shape only.
+   */
+  upcasters?: Record<string, Upcaster[]>;
   /** Named read-only queries: `kappa query <processor> <name> --param k=v`. */
   queries?: Record<string, string>;
   onError?: ErrorPolicy;

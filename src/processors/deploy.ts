@@ -12,10 +12,13 @@ import { subjectsOf } from "./validate.js";
 import { outputOf, ensureOutputStream } from "./derived.js";
 import type { ProcessorDefinition } from "./define.js";
 import { resolveUntil, refusePromoteFrozen } from "./frozen.js";
+import { schemaWarnings, type SchemaWarning } from "./schemaCheck.js";
 
 /** The outcome of a deploy or replay. */
 export interface DeployResult extends Registered {
   processor: string;
+  /** With `checkSchemas`: schema versions of handled types in the log that the processor has no upcaster for. */
+  warnings?: SchemaWarning[];
 }
 
 /** Resolves an offset to where a new version starts reading: `end` becomes the sequence after the current last one. */
@@ -50,7 +53,7 @@ async function resolveSource(nc: NatsConnection, stream: string, catalog: Catalo
 }
 
 /** `kappa deploy`: bundles the module, stores its code by hash, and registers a new view version. */
-export async function deployModule(nc: NatsConnection, spec: StreamSpec, modulePath: string, opts: { from?: string; until?: string; promote?: boolean } = {}): Promise<DeployResult> {
+export async function deployModule(nc: NatsConnection, spec: StreamSpec, modulePath: string, opts: { from?: string; until?: string; promote?: boolean; checkSchemas?: boolean } = {}): Promise<DeployResult> {
   refusePromoteFrozen(opts);
   const bundle = await bundleProcessor(modulePath);
   const origin = basename(modulePath);
@@ -75,7 +78,9 @@ export async function deployModule(nc: NatsConnection, spec: StreamSpec, moduleP
     ...(source ? { source } : {}),
     ...(def.queries ? { queries: def.queries } : {}),
   }, "deploy");
-  return { processor: def.name, ...reg };
+  // Events from derived streams carry no schema versions: only the main log is checked.
+  const warnings = opts.checkSchemas && !source ? await schemaWarnings(nc, spec, def, start.startSeq) : undefined;
+  return { processor: def.name, ...reg, ...(warnings ? { warnings } : {}) };
 }
 
 /** `kappa replay`: a new version running the live version's code (or another version's) from an offset. */

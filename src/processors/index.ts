@@ -15,3 +15,5 @@ export * from "./deploy.js";
 export * from "./shadow.js";
 export * from "./verify.js";
 export * from "./frozen.js";
+export * from "./upcast.js";
+export * from "./schemaCheck.js";

@@ -40,6 +40,10 @@ export function validateDefinition(value: unknown, origin: string): ProcessorDef
   if (def.queries !== undefined && (typeof def.queries !== "object" || !Object.values(def.queries).every((q) => typeof q === "string"))) {
     problems.push("`queries` must map names to SQL strings");
   }
+  if (def.upcasters !== undefined) {
+    const ok = typeof def.upcasters === "object" && def.upcasters !== null && Object.values(def.upcasters).every((c) => Array.isArray(c) && c.every((f) => typeof f === "function"));
+    if (!ok) problems.push("`upcasters` must map event types to lists of functions `(data, event) => data`, one per schema version step");
+  }
   if (def.source !== undefined) {
     try {
       validateProcessorName(String(def.source));

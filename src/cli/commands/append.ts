@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
-import { appendEvents, ensureStream, parseEventLine, type AppendSummary, type LineOptions, type OutgoingEvent } from "../../log/index.js";
+import { appendEvents, checkSchemaVersion, ensureStream, parseEventLine, type AppendSummary, type LineOptions, type OutgoingEvent } from "../../log/index.js";
 import { CliContext } from "../context.js";
 import { printJson, fmtNum } from "../output.js";
 
@@ -13,6 +13,7 @@ interface AppendFlags {
   file?: string;
   id?: string;
   idField?: string;
+  schemaVersion?: string;
 }
 
 async function* lines(path: string): AsyncGenerator<{ line: string; no: number }> {
@@ -60,7 +61,11 @@ async function appendFile(ctx: CliContext, path: string, opts: LineOptions): Pro
 export async function runAppend(ctx: CliContext, type: string | undefined, json: string | undefined, flags: AppendFlags): Promise<AppendSummary> {
   if (flags.id && (flags.file || !json)) throw new InputError("--id applies to a single event given as an argument", { hint: "for files, use --id-field or an `id` in each envelope" });
   const nc = await ctx.nats();
-  const opts: LineOptions = { ...(type ? { type } : {}), ...(flags.idField ? { idField: flags.idField } : {}), maxBytes: nc.info?.max_payload ?? 1024 * 1024 };
+  const opts: LineOptions = {
+    ...(type ? { type } : {}),
+    ...(flags.idField ? { idField: flags.idField } : {}),
+    ...(flags.schemaVersion !== undefined ? { schemaVersion: checkSchemaVersion(flags.schemaVersion, "--schema-version") } : {}),
+    maxBytes: nc.info?.max_payload ?? 1024 * 1024 };
   if (json !== undefined) {
     if (!type) throw new InputError("give the event type before its JSON", { hint: "kappa append order.placed '{\"user\":\"u1\"}'" });
     const ev = parseEventLine(json, 1, opts);
@@ -89,6 +94,7 @@ export function registerAppend(program: Command): void {
     .option("--file <path>", "NDJSON file of events")
     .option("--id <key>", "idempotency key (Nats-Msg-Id) of a single event")
     .option("--id-field <field>", "take each event's idempotency key from this data field (dots for nested)")
+    .option("--schema-version <n>", "schema version of the events' type (default 1; an envelope's `schemaVersion` wins)")
     .action(async (type: string | undefined, json: string | undefined, flags: AppendFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {

@@ -22,24 +22,29 @@ function parseSeconds(text: string, flag: string): number {
   return n;
 }
 
+function warningsJson(r: DeployResult): { warnings?: DeployResult["warnings"] } {
+  return r.warnings?.length ? { warnings: r.warnings } : {};
+}
+
 /** Prints the outcome of a deploy or replay, waiting for catch-up when asked. */
 async function finish(ctx: CliContext, r: DeployResult, flags: DeployFlags): Promise<void> {
   const v = r.version;
+  for (const w of r.warnings ?? []) process.stderr.write(`warning: ${w.message}\n`);
   if (r.unchanged) {
-    if (ctx.json) printJson({ processor: r.processor, version: v.version, unchanged: true, state: v.state });
+    if (ctx.json) printJson({ processor: r.processor, version: v.version, unchanged: true, state: v.state, ...warningsJson(r) });
     else console.log(`${r.processor}: unchanged — v${v.version} already runs this code from ${v.from} (${v.state})`);
     return;
   }
   const frozen = v.untilSeq !== undefined ? `, until ${v.untilSeq}${v.until !== String(v.untilSeq) ? ` (${v.until})` : ""}` : "";
   if (!ctx.json) console.log(`${r.processor}: v${v.version} registered (code ${v.codeHash.slice(0, 12)}, from ${v.from}${frozen}${v.promoteWhenCaughtUp ? ", promotes when caught up" : ""})`);
   if (!flags.wait) {
-    if (ctx.json) printJson({ processor: r.processor, version: v.version, state: v.state });
+    if (ctx.json) printJson({ processor: r.processor, version: v.version, state: v.state, ...warningsJson(r) });
     return;
   }
   const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream, ctx.spec.replicas);
   const done = await waitForVersion(catalog, r.processor, v.version, { quiet: ctx.json, ...(flags.timeout ? { timeoutMs: parseSeconds(flags.timeout, "--timeout") * 1000 } : {}) });
   const rec = await catalog.require(r.processor);
-  if (ctx.json) printJson({ processor: r.processor, version: v.version, state: done.state, live: rec.live, ...(v.untilSeq !== undefined ? { frozenAt: v.untilSeq } : {}) });
+  if (ctx.json) printJson({ processor: r.processor, version: v.version, state: done.state, live: rec.live, ...warningsJson(r), ...(v.untilSeq !== undefined ? { frozenAt: v.untilSeq } : {}) });
   else if (v.untilSeq !== undefined) console.log(`${r.processor}: v${v.version} frozen at ${v.untilSeq} — query it with \`kappa query ${r.processor} --version ${v.version} ...\`; it never follows the log`);
   else console.log(`${r.processor}: v${v.version} caught up — ${rec.live === v.version ? "live" : `not live (live is v${rec.live}); \`kappa promote ${r.processor} ${v.version}\` swaps it in`}`);
 }
@@ -57,7 +62,7 @@ export function registerDeploy(program: Command): void {
     .action(async (module: string, flags: DeployFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {
-        const r = await deployModule(await ctx.nats(), ctx.spec, module, { from: flags.from ?? "start", promote: flags.promote === true, ...(flags.until !== undefined ? { until: flags.until } : {}) });
+        const r = await deployModule(await ctx.nats(), ctx.spec, module, { from: flags.from ?? "start", promote: flags.promote === true, checkSchemas: true, ...(flags.until !== undefined ? { until: flags.until } : {}) });
         await finish(ctx, r, flags);
       } finally {
         await ctx.close();

@@ -1,9 +1,15 @@
 import type { Command } from "commander";
 import { jetstream } from "@nats-io/jetstream";
-import { logInfo, parseOffset, readBatches, wrapJsError, firstSeqAtOrAfter, type LogInfo } from "../../log/index.js";
+import { logInfo, logTypes, parseOffset, readBatches, wrapJsError, firstSeqAtOrAfter, type LogInfo } from "../../log/index.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { CliContext } from "../context.js";
-import { printJson, fmtNum } from "../output.js";
+import { printJson, fmtNum, renderTable } from "../output.js";
+
+/** An example's JSON, cut to fit a table cell. */
+function exampleText(v: unknown, max = 70): string {
+  const t = JSON.stringify(v);
+  return t.length > max ? t.slice(0, max - 1) + "…" : t;
+}
 
 /** `kappa log info`. */
 export async function runLogInfo(ctx: CliContext): Promise<LogInfo> {
@@ -27,7 +33,9 @@ export async function runLogTail(ctx: CliContext, from: string, follow: boolean,
     const out: string[] = [];
     for (const e of b.events) {
       if (limit !== undefined && printed >= limit) break;
-      out.push(`{"seq":${e.seq},"type":${JSON.stringify(e.type)},"time":"${e.time}","id":${JSON.stringify(e.id)},"data":${dec.decode(e.data) || "null"}}`);
+      // schemaVersion only when not 1, as `kappa append --file` reads it back.
+      const sv = e.schemaHeader && e.schemaHeader !== "1" ? `,"schemaVersion":${/^\d+$/.test(e.schemaHeader) ? e.schemaHeader : JSON.stringify(e.schemaHeader)}` : "";
+      out.push(`{"seq":${e.seq},"type":${JSON.stringify(e.type)},"time":"${e.time}","id":${JSON.stringify(e.id)}${sv},"data":${dec.decode(e.data) || "null"}}`);
       printed++;
     }
     // Respect the pipe: wait for stdout to drain before reading more.
@@ -57,6 +65,18 @@ export function registerLog(program: Command): void {
           }
         }
       }
+    } finally {
+      await ctx.close();
+    }
+  });
+  log.command("types").description("event types with counts per schema version and an example of each shape").action(async (_o, cmd: Command) => {
+    const ctx = CliContext.of(cmd);
+    try {
+      const nc = await ctx.nats();
+      const types = await logTypes(jetstream(nc), await jetstreamManager(nc), ctx.spec);
+      if (ctx.json) printJson(types);
+      else if (types.length === 0) console.log("the log is empty");
+      else console.log(renderTable(["type", "schema", "events", "seqs", "example (first of its shape)"], types.map((t) => [t.type, t.version === 0 ? "invalid" : `v${t.version}`, fmtNum(t.count), `${t.firstSeq}–${t.lastSeq}`, exampleText(t.example)])));
     } finally {
       await ctx.close();
     }
