@@ -6,7 +6,7 @@ import { bodyOf, statusOf } from "../src/cli/http/errors.js";
 import { STATUS_PAGE } from "../src/cli/http/statusPage.js";
 import { CONTROL_KEYS, paramValue, queryBody, queryControls, queryStringParams } from "../src/cli/http/params.js";
 
-const LIMITS = { defaultLimit: 10_000, maxLimit: 100_000, defaultTimeoutMs: 5000, maxTimeoutMs: 60_000 };
+const LIMITS = { defaultLimit: 10_000, maxLimit: 100_000, defaultTimeoutMs: 5000, maxTimeoutMs: 60_000, maxBytes: 1 << 20 };
 
 describe("binding", () => {
   it("knows loopback addresses from the rest", () => {
@@ -39,8 +39,9 @@ describe("query-string parameters", () => {
   });
 
   it("checks limit, timeoutMs, minSeq and version against the server's limits", () => {
-    expect(queryControls({}, LIMITS)).toEqual({ limit: 10_000, timeoutMs: 5000 });
-    expect(queryControls({ limit: "7", timeoutMs: "250", minSeq: "12", version: "v2" }, LIMITS)).toEqual({ limit: 7, timeoutMs: 250, minSeq: 12, version: 2 });
+    expect(queryControls({}, LIMITS)).toEqual({ limit: 10_000, timeoutMs: 5000, maxBytes: 1 << 20 });
+    expect(queryControls({ limit: "7", timeoutMs: "250", minSeq: "12", version: "v2", maxBytes: "1000" }, LIMITS)).toEqual({ limit: 7, timeoutMs: 250, minSeq: 12, version: 2, maxBytes: 1000 });
+    expect(() => queryControls({ maxBytes: 2 << 20 }, LIMITS)).toThrow(/maxBytes must be an integer from 1 to 1048576/);
     expect(() => queryControls({ limit: "0" }, LIMITS)).toThrow(/limit must be an integer from 1 to 100000/);
     expect(() => queryControls({ timeoutMs: 600_000 }, LIMITS)).toThrow(/timeoutMs/);
     expect(() => queryControls({ minSeq: "-1" }, LIMITS)).toThrow(/minSeq/);

@@ -19,6 +19,9 @@ export interface GlobalOptions {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** NATS client certificate and key; win over tlsCert/tlsKey (which `kappa serve` takes for HTTPS). */
+  natsTlsCert?: string;
+  natsTlsKey?: string;
   /** Idempotency window of a stream Kappa creates, in seconds. */
   duplicateWindow?: string;
   /** Replicas of what Kappa creates (stream, catalog, code, outputs). */
@@ -71,8 +74,8 @@ export class CliContext {
       ...(o.password ? { pass: o.password } : {}),
       ...(o.natsToken ? { token: o.natsToken } : {}),
       ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
-      ...(o.tlsCert ? { tlsCert: o.tlsCert } : {}),
-      ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),
+      ...(o.natsTlsCert ?? o.tlsCert ? { tlsCert: (o.natsTlsCert ?? o.tlsCert)! } : {}),
+      ...(o.natsTlsKey ?? o.tlsKey ? { tlsKey: (o.natsTlsKey ?? o.tlsKey)! } : {}),
       ...extra,
     };
   }

@@ -26,9 +26,11 @@ export function buildProgram(): Command {
     .option("--user <user>", "NATS user")
     .option("--password <password>", "NATS password")
     .option("--nats-token <token>", "NATS token")
-    .option("--tls-ca <file>", "CA certificate for TLS")
-    .option("--tls-cert <file>", "client certificate for TLS")
-    .option("--tls-key <file>", "client key for TLS")
+    .option("--tls-ca <file>", "CA certificate for TLS to NATS")
+    .option("--tls-cert <file>", "client certificate for TLS to NATS (for `kappa serve`: the HTTPS certificate)")
+    .option("--tls-key <file>", "client key for TLS to NATS (for `kappa serve`: the HTTPS key)")
+    .option("--nats-tls-cert <file>", "client certificate for TLS to NATS, for every command (`kappa serve` included)")
+    .option("--nats-tls-key <file>", "client key for TLS to NATS, for every command (`kappa serve` included)")
     .showHelpAfterError("(run `kappa --help` for usage)")
     .exitOverride();
   registerAppend(program);

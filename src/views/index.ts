@@ -9,6 +9,8 @@ export * from "./catalogCache.js";
 export * from "./lifecycle.js";
 export * from "./readOnly.js";
 export * from "./queryPool.js";
+export * from "./queryErrors.js";
+export * from "./seqWait.js";
 export * from "./query.js";
 export * from "./leases.js";
 export * from "./compare.js";

@@ -4,8 +4,8 @@ import type { ProcessorRecord } from "./catalogTypes.js";
 import { DataDir, validateProcessorName } from "./paths.js";
 import { assertReadOnlySql } from "./readOnly.js";
 import { takeLease } from "./leases.js";
-import { readCheckpoint } from "./viewFile.js";
 import type { QueryPool, QueryResult } from "./queryPool.js";
+import { waitForSeq } from "./seqWait.js";
 
 const SQL_KEYWORD = /^(select|with|values|explain|vacuum|begin|commit|end|rollback|pragma|analyze|reindex|savepoint|release|detach|attach)$/i;
 
@@ -19,9 +19,18 @@ export interface QueryRequest {
   version?: number;
   /** Wait until the version has applied this sequence (read-your-writes). */
   minSeq?: number;
+  /** The whole time allowed (default 5 s), counted from `arrivedAt`: the --min-seq wait and the queue included. */
   timeoutMs?: number;
+  /** When the request arrived (ms since the epoch; default now). */
+  arrivedAt?: number;
+  /** Rows beyond this are cut, with `truncated: true` (default 10,000). */
   limit?: number;
+  /** Answers larger than this many bytes (roughly, as JSON) are refused with RESULT_TOO_LARGE (default 16 MiB). */
+  maxBytes?: number;
 }
+
+/** Default cap on the bytes of one answer. */
+export const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 
 /** The answer: which version and sequence it reflects, and the rows. */
 export interface QueryAnswer extends QueryResult {
@@ -51,11 +60,11 @@ export function targetVersion(rec: ProcessorRecord, version?: number): number {
   return rec.live;
 }
 
-/** Runs a read-only query against the live (or a given) version, in a stoppable thread, holding a reader lease. */
+/** Runs a read-only query against the live (or a given) version, in a query process killed at the deadline, holding a reader lease. */
 export async function queryView(dataDir: DataDir, records: RecordSource, pool: QueryPool, req: QueryRequest): Promise<QueryAnswer> {
   validateProcessorName(req.processor);
   const timeoutMs = req.timeoutMs ?? 5000;
-  const deadline = Date.now() + timeoutMs;
+  const deadline = (req.arrivedAt ?? Date.now()) + timeoutMs;
   const rec = await records(req.processor);
   if (!rec) throw new NotFoundError(`processor ${req.processor} is not deployed`, { hint: "deploy it with `kappa deploy <module>`; `kappa status` lists what exists" });
   let named: string | undefined;
@@ -87,24 +96,10 @@ export async function queryView(dataDir: DataDir, records: RecordSource, pool: Q
           hint: "is `kappa run` (or `kappa dev`) running with this --data-dir? It builds the file from the log",
         });
       }
-      const result = await pool.run(path, sql, req.params ?? {}, { limit: req.limit ?? 10_000, timeoutMs: Math.max(1, deadline - Date.now()) });
+      const result = await pool.run({ path, sql, params: req.params ?? {}, limit: req.limit ?? 10_000, maxBytes: req.maxBytes ?? DEFAULT_MAX_BYTES, deadline, timeoutMs });
       return { processor: req.processor, version, ...(named ? { named } : {}), ...result };
     } finally {
       release();
     }
-  }
-}
-
-/** Waits (polling the checkpoint) until the view file has applied `seq`. */
-async function waitForSeq(path: string, seq: number, deadline: number): Promise<void> {
-  for (;;) {
-    const cp = readCheckpoint(path);
-    if (cp !== null && cp >= seq) return;
-    if (Date.now() >= deadline) {
-      throw new KappaError("MIN_SEQ_TIMEOUT", `the view has not applied sequence ${seq} yet (at ${cp ?? "nothing"})`, {
-        hint: "raise --timeout, or check `kappa status` for lag or a failure",
-      });
-    }
-    await new Promise((r) => setTimeout(r, 5));
   }
 }

@@ -1,5 +1,8 @@
-import { Worker } from "node:worker_threads";
-import { KappaError, InputError } from "../errors.js";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { KappaError } from "../errors.js";
+import { QueryBusyError, QueryTimeoutError, ResultTooLargeError, queryError } from "./queryErrors.js";
 
 /** One query's answer: the sequence it reflects and its rows. */
 export interface QueryResult {
@@ -7,118 +10,194 @@ export interface QueryResult {
   rows: Record<string, unknown>[];
   columns: string[];
   truncated: boolean;
+  /** Approximate size of the rows as JSON. */
+  bytes: number;
 }
 
-/** A query ran past its time limit and was stopped. */
-export class QueryTimeoutError extends KappaError {
-  constructor(ms: number) {
-    super("QUERY_TIMEOUT", `query stopped after ${ms} ms`, { hint: "add a LIMIT or a WHERE, or raise --timeout" });
-  }
+/** One statement for a query process: the file, what to run, its caps and its deadline. */
+export interface QueryJob {
+  /** The view file, opened read-only as `main`. */
+  path: string;
+  /** More view files to attach read-only, by schema name (the caller chooses them, never the SQL). */
+  attach?: Record<string, string>;
+  sql: string;
+  params: Record<string, unknown>;
+  /** Rows beyond this are cut (`truncated: true`). */
+  limit: number;
+  /** An answer larger than this (bytes, roughly as JSON) is refused with RESULT_TOO_LARGE. */
+  maxBytes: number;
+  /** When the query must be done (ms since the epoch), time in the queue included. */
+  deadline: number;
+  /** The whole time allowed, for the timeout message. */
+  timeoutMs: number;
+}
+
+/** How many query processes, how long the queue, how much memory each may use. */
+export interface QueryPoolOptions {
+  /** Query processes running at once (default 2). */
+  size?: number;
+  /** Queries that may wait for a free process (default 64); beyond that run() refuses with QUERY_BUSY. */
+  maxQueue?: number;
+  /** SQLite's heap cap in each query process, bytes (default 256 MiB): a larger value or sort fails cleanly. */
+  memoryBytes?: number;
+}
+
+/** What the pool is doing, for metrics and health. */
+export interface QueryPoolStats {
+  processes: number;
+  busy: number;
+  queued: number;
+  /** Processes killed at a deadline since the pool started. */
+  killed: number;
 }
 
 interface Slot {
-  worker: Worker;
-  busy: boolean;
+  child: ChildProcess | undefined;
+  job: Pending | undefined;
 }
 
-interface Job {
-  path: string;
-  sql: string;
-  params: Record<string, unknown>;
-  limit: number;
-  timeoutMs: number;
+interface Pending extends QueryJob {
+  id: number;
+  queuedAt: number;
+  startedAt?: number;
+  timer?: NodeJS.Timeout;
   resolve: (r: QueryResult) => void;
   reject: (e: Error) => void;
 }
 
-const THREAD = new URL("./queryThread.mjs", import.meta.url);
+const SCRIPT = fileURLToPath(new URL("./queryProcess.mjs", import.meta.url));
+/** On Linux, setpriv makes the kernel kill a query process when its parent dies, even mid-statement. */
+const SETPRIV = process.platform === "linux" && existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : undefined;
 
 /**
- * Worker threads that run read-only queries. better-sqlite3 cannot interrupt a statement
- * on its own thread, so a query past its deadline is stopped by terminating its thread.
+ * Runs read-only queries in child processes. SQLite's step cannot be interrupted from JavaScript
+ * (better-sqlite3 has no interrupt or progress handler, and a worker thread's terminate() waits for
+ * native code), so a query past its deadline is stopped by SIGKILLing its process; a fresh one takes its place.
  */
 export class QueryPool {
   readonly #slots: Slot[] = [];
-  readonly #queue: Job[] = [];
-  readonly #size: number;
+  readonly #queue: Pending[] = [];
+  readonly #maxQueue: number;
+  readonly #memoryBytes: number;
   #nextId = 0;
+  #killed = 0;
   #closed = false;
 
-  constructor(size = 2) {
-    this.#size = size;
+  constructor(opts: QueryPoolOptions | number = {}) {
+    const o = typeof opts === "number" ? { size: opts } : opts;
+    for (let i = 0; i < Math.max(1, o.size ?? 2); i++) this.#slots.push({ child: undefined, job: undefined });
+    this.#maxQueue = o.maxQueue ?? 64;
+    this.#memoryBytes = o.memoryBytes ?? 256 * 1024 * 1024;
   }
 
-  /** Runs one query on a view file; rejects with QueryTimeoutError after `timeoutMs`. */
-  run(path: string, sql: string, params: Record<string, unknown>, opts: { limit: number; timeoutMs: number }): Promise<QueryResult> {
+  /** Runs one statement; rejects with QueryTimeoutError at its deadline, QueryBusyError when the queue is full. */
+  run(job: QueryJob): Promise<QueryResult> {
     if (this.#closed) return Promise.reject(new KappaError("POOL_CLOSED", "query pool is closed"));
+    const free = this.#slots.some((s) => !s.job);
+    if (!free && this.#queue.length >= this.#maxQueue) return Promise.reject(new QueryBusyError(this.#queue.length));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ path, sql, params, limit: opts.limit, timeoutMs: opts.timeoutMs, resolve, reject });
+      const p: Pending = { ...job, id: this.#nextId++, queuedAt: Date.now(), resolve, reject };
+      p.timer = setTimeout(() => this.#expire(p), Math.max(0, job.deadline - Date.now()));
+      this.#queue.push(p);
       this.#pump();
     });
   }
 
+  /** Processes, busy ones, waiting queries and kills so far. */
+  stats(): QueryPoolStats {
+    return { processes: this.#slots.filter((s) => s.child).length, busy: this.#slots.filter((s) => s.job).length, queued: this.#queue.length, killed: this.#killed };
+  }
+
   #pump(): void {
-    while (this.#queue.length > 0) {
-      let slot = this.#slots.find((s) => !s.busy);
-      if (!slot && this.#slots.length < this.#size) {
-        slot = { worker: new Worker(THREAD), busy: false };
-        slot.worker.unref();
-        this.#slots.push(slot);
-      }
-      if (!slot) return;
+    for (const slot of this.#slots) {
+      if (this.#queue.length === 0) return;
+      if (slot.job) continue;
       this.#start(slot, this.#queue.shift()!);
     }
   }
 
-  #start(slot: Slot, job: Job): void {
-    slot.busy = true;
-    const id = this.#nextId++;
-    const done = () => {
-      clearTimeout(timer);
-      slot.worker.off("message", onMessage);
-      slot.worker.off("error", onError);
-      slot.busy = false;
-      this.#pump();
-    };
-    const onMessage = (msg: { id: number; ok: boolean; result?: QueryResult; error?: { message: string; code?: string; refused?: boolean } }) => {
-      if (msg.id !== id) return;
-      done();
-      if (msg.ok) job.resolve(msg.result!);
-      else job.reject(queryError(msg.error!));
-    };
-    const onError = (err: Error) => {
-      this.#replace(slot);
-      done();
-      job.reject(err);
-    };
-    const timer = setTimeout(() => {
-      this.#replace(slot);
-      done();
-      job.reject(new QueryTimeoutError(job.timeoutMs));
-    }, job.timeoutMs);
-    slot.worker.on("message", onMessage);
-    slot.worker.on("error", onError);
-    slot.worker.postMessage({ id, path: job.path, sql: job.sql, params: job.params, limit: job.limit });
+  #spawn(slot: Slot): ChildProcess {
+    const heapMb = Math.max(128, Math.ceil((this.#memoryBytes * 3) / (1 << 20)));
+    const args = [`--max-old-space-size=${heapMb}`, SCRIPT, String(this.#memoryBytes)];
+    const child = SETPRIV
+      ? spawn(SETPRIV, ["--pdeathsig", "KILL", process.execPath, ...args], { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" })
+      : spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" });
+    child.unref();
+    child.channel?.unref();
+    child.on("message", (msg: { id: number; ok: boolean; retire?: boolean; result?: QueryResult; error?: { message: string; code?: string; refused?: boolean } }) => {
+      const p = slot.job;
+      if (!p || msg.id !== p.id) return;
+      if (msg.retire && slot.child === child) slot.child = undefined; // it leaves after this answer; the next query gets a fresh one
+      this.#finish(slot);
+      if (msg.ok) p.resolve(msg.result!);
+      else p.reject(queryError(msg.error!, { maxBytes: p.maxBytes, memoryBytes: this.#memoryBytes }));
+    });
+    // "close", not "exit": it comes after the last message, so an answer sent just before leaving is not lost.
+    child.on("close", (code, signal) => {
+      if (slot.child === child) slot.child = undefined;
+      const p = slot.job;
+      if (!p || slot.child !== undefined) return;
+      // Died under a query it was not killed for: most likely out of memory.
+      this.#finish(slot);
+      p.reject(signal === "SIGKILL" || code !== 0 ? new ResultTooLargeError(this.#memoryBytes, "memory", `the query process died (${signal ?? `exit ${code}`}): the query probably needs`) : new KappaError("QUERY_FAILED", "the query process left before answering", { hint: "retry the query" }));
+    });
+    child.on("error", () => {}); // spawn failures surface as 'exit'
+    return child;
   }
 
-  #replace(slot: Slot): void {
-    void slot.worker.terminate();
-    slot.worker = new Worker(THREAD);
-    slot.worker.unref();
+  #start(slot: Slot, p: Pending): void {
+    slot.job = p;
+    p.startedAt = Date.now();
+    slot.child ??= this.#spawn(slot);
+    slot.child.send({ id: p.id, path: p.path, attach: p.attach, sql: p.sql, params: p.params, limit: p.limit, maxBytes: p.maxBytes });
   }
 
-  /** Stops every thread. */
+  #finish(slot: Slot): void {
+    const p = slot.job;
+    if (p) clearTimeout(p.timer);
+    slot.job = undefined;
+    if (!this.#closed) this.#pump();
+  }
+
+  #expire(p: Pending): void {
+    const queued = (p.startedAt ?? Date.now()) - p.queuedAt;
+    const i = this.#queue.indexOf(p);
+    if (i >= 0) {
+      this.#queue.splice(i, 1);
+      p.reject(new QueryTimeoutError(p.timeoutMs, queued));
+      return;
+    }
+    const slot = this.#slots.find((s) => s.job === p);
+    if (!slot) return;
+    // The statement may be deep in native code: only killing its process stops it.
+    const child = slot.child;
+    slot.child = undefined;
+    child?.kill("SIGKILL");
+    this.#killed++;
+    this.#finish(slot);
+    p.reject(new QueryTimeoutError(p.timeoutMs, queued));
+  }
+
+  /** Kills every query process and fails what is still waiting. */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+    for (const p of this.#queue.splice(0)) {
+      clearTimeout(p.timer);
+      p.reject(new KappaError("POOL_CLOSED", "query pool is closed"));
+    }
+    for (const slot of this.#slots) {
+      const child = slot.child;
+      slot.child = undefined;
+      if (slot.job) {
+        clearTimeout(slot.job.timer);
+        slot.job.reject(new KappaError("POOL_CLOSED", "query pool closed while the query ran"));
+        slot.job = undefined;
+      }
+      child?.kill("SIGKILL");
+    }
   }
-}
 
-function queryError(e: { message: string; code?: string; refused?: boolean }): Error {
-  if (e.refused || e.code === "SQLITE_READONLY") return new InputError(`query refused: ${e.message}`, { hint: "queries are read-only", code: "QUERY_REFUSED" });
-  if (e.code === "SQLITE_CANTOPEN") return new KappaError("VIEW_MISSING", `view file is missing: ${e.message}`, { hint: "the worker has not built it in this data dir yet (is `kappa run` running with the same --data-dir?)" });
-  if (/no such table|no such column|syntax error|parameter|incomplete input|no such function|more than one statement|ambiguous column/i.test(e.message)) {
-    return new InputError(`query failed: ${e.message}`, { hint: "check the SQL; list tables with SELECT name FROM sqlite_schema", code: "QUERY_FAILED" });
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
-  return new KappaError("QUERY_FAILED", `query failed: ${e.message}`, { hint: "check the SQL and retry" });
 }

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
-import { QueryPool, queryView, parseVersion, type QueryAnswer } from "../../views/index.js";
+import { DEFAULT_MAX_BYTES, QueryPool, queryView, parseVersion, type QueryAnswer } from "../../views/index.js";
+import { positiveInt } from "../flags.js";
 import { CliContext } from "../context.js";
 import { recordSource } from "../records.js";
 import { printJson, renderCsv, renderTable } from "../output.js";
@@ -12,6 +13,8 @@ interface QueryFlags {
   minSeq?: string;
   timeout: string;
   limit: string;
+  maxBytes: string;
+  queryMemory?: string;
   format?: string;
   asOf?: string;
   build: boolean;
@@ -62,13 +65,19 @@ export function registerQuery(program: Command): void {
     .option("--param <name=value>", "bind a parameter (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--min-seq <seq>", "wait until the view has applied this sequence (read-your-writes)")
     .option("--timeout <seconds>", "stop the query (and the --min-seq wait) after this long", "5")
-    .option("--limit <rows>", "return at most this many rows", "10000")
+    .option("--limit <rows>", "return at most this many rows (more are cut, with a note)", "10000")
+    .option("--max-bytes <n>", "refuse answers larger than this many bytes (RESULT_TOO_LARGE)", String(DEFAULT_MAX_BYTES))
+    .option("--query-memory <bytes>", "SQLite memory cap of the query process (default: 256 MiB or 4x --max-bytes)")
     .option("--format <format>", "table, json, ndjson or csv", undefined)
     .option("--as-of <offset>", "answer from a frozen version as of this sequence or ISO time (built from the log when none exists)")
     .option("--no-build", "with --as-of: refuse instead of building a frozen version")
     .action(async (processor: string, sql: string, flags: QueryFlags, cmd: Command) => {
+      const started = Date.now();
       const ctx = CliContext.of(cmd);
-      const pool = new QueryPool(1);
+      const maxBytes = positiveInt("--max-bytes", flags.maxBytes);
+      const memoryBytes = flags.queryMemory === undefined ? Math.max(256 << 20, maxBytes * 4) : positiveInt("--query-memory", flags.queryMemory);
+      // The query runs in a child process, killed at the timeout: the command exits then, whatever SQLite is doing.
+      const pool = new QueryPool({ size: 1, memoryBytes });
       try {
         const timeoutMs = Math.round(Number(flags.timeout) * 1000);
         const limit = Number(flags.limit);
@@ -87,7 +96,10 @@ export function registerQuery(program: Command): void {
           ...(version !== undefined ? { version } : {}),
           ...(minSeq !== undefined ? { minSeq } : asOf ? { minSeq: asOf.seq } : {}),
           timeoutMs,
+          // Building a frozen version for --as-of is not the query: its time does not count.
+          arrivedAt: asOf?.built ? Date.now() : started,
           limit,
+          maxBytes,
         });
         if (ctx.json && !flags.format) {
           printJson({ processor: a.processor, version: a.version, seq: a.seq, ...(asOf ? { asOf: flags.asOf, frozenAt: asOf.seq, built: asOf.built } : {}), rows: a.rows, ...(a.truncated ? { truncated: true } : {}) });
@@ -96,8 +108,8 @@ export function registerQuery(program: Command): void {
         }
         const frozen = asOf ? ` (frozen, as of ${flags.asOf}${asOf.built ? "; built now" : ""})` : "";
         if (!ctx.json && (flags.format ?? "table") === "table") {
-          process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${processor} v${a.version}${frozen} at seq ${a.seq}${a.truncated ? ` (cut at --limit ${limit})` : ""}${fallback ? " (NATS unreachable: used the local catalog copy)" : ""}\n`);
-        } else if (a.truncated) process.stderr.write(`note: rows cut at --limit ${limit}\n`);
+          process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${processor} v${a.version}${frozen} at seq ${a.seq}${a.truncated ? ` (cut at --limit ${limit}; raise it to see more)` : ""}${fallback ? " (NATS unreachable: used the local catalog copy)" : ""}\n`);
+        } else if (a.truncated) process.stderr.write(`note: rows cut at --limit ${limit} (raise --limit to see more)\n`);
         else if (asOf && !ctx.json) process.stderr.write(`answered by ${processor} v${a.version}${frozen} at seq ${a.seq}\n`);
       } finally {
         await pool.close();

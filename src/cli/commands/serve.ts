@@ -1,12 +1,19 @@
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
-import { CliContext } from "../context.js";
+import { DEFAULT_MAX_BYTES } from "../../views/index.js";
+import { CliContext, type GlobalOptions } from "../context.js";
+import { positiveInt } from "../flags.js";
 import { startHttpServer } from "../http/index.js";
 
 interface ServeFlags {
   host: string;
   port: string;
   token?: string;
+  queryProcesses: string;
+  queryQueue: string;
+  maxResultBytes: string;
+  queryMemory?: string;
+  maxEventStreams: string;
 }
 
 /** Parses --port: 0–65535, 0 picks a free port. */
@@ -32,18 +39,36 @@ export function registerServe(program: Command): void {
     .option("--host <address>", "address to bind; anything but loopback requires --token", "127.0.0.1")
     .option("--port <port>", "TCP port (0 picks a free one)", "7070")
     .option("--token <token>", "require `Authorization: Bearer <token>` on every request (env KAPPA_HTTP_TOKEN)")
+    .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM; with --tls-key); NATS client certs then go in --nats-tls-cert/--nats-tls-key")
+    .option("--tls-key <file>", "the HTTPS private key (PEM)")
+    .option("--query-processes <n>", "queries running at once, each in its own process (killed at its timeout)", "2")
+    .option("--query-queue <n>", "queries that may wait for a free process; beyond that: 503 with Retry-After", "64")
+    .option("--max-result-bytes <n>", "cap on one answer's size in bytes (larger answers get RESULT_TOO_LARGE)", String(DEFAULT_MAX_BYTES))
+    .option("--query-memory <bytes>", "SQLite memory cap of each query process (default: 256 MiB or 4x --max-result-bytes)")
+    .option("--max-event-streams <n>", "open change streams at most; beyond that: 503 with Retry-After", "100")
     .action(async (flags: ServeFlags, cmd: Command) => {
-      const ctx = CliContext.of(cmd);
+      const g = cmd.optsWithGlobals() as GlobalOptions;
+      // The global --tls-cert/--tls-key parse first; for serve they name the HTTPS certificate, not a NATS client one.
+      const tlsCert = g.tlsCert;
+      const tlsKey = g.tlsKey;
+      if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new InputError("--tls-cert and --tls-key go together", { hint: "pass both PEM files to serve HTTPS, or neither" });
+      const ctx = new CliContext({ ...g, tlsCert: undefined, tlsKey: undefined });
       // The HTTP token; NATS has its own (--nats-token).
       const token = flags.token ?? process.env.KAPPA_HTTP_TOKEN;
       const server = await startHttpServer(ctx, {
         host: flags.host,
         port: parsePort(flags.port),
         ...(token !== undefined ? { token } : {}),
+        ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),
+        queryProcesses: positiveInt("--query-processes", flags.queryProcesses),
+        queryQueue: positiveInt("--query-queue", flags.queryQueue),
+        maxResultBytes: positiveInt("--max-result-bytes", flags.maxResultBytes),
+        ...(flags.queryMemory !== undefined ? { queryMemoryBytes: positiveInt("--query-memory", flags.queryMemory) } : {}),
+        maxEventStreams: positiveInt("--max-event-streams", flags.maxEventStreams),
         log: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${l}\n`),
       });
       const nats = server.health();
-      if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, http: server.url, auth: token ? "bearer" : "none", nats: nats.reachable ? "ok" : "unreachable" }) + "\n");
+      if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, http: server.url, auth: token ? "bearer" : "none", tls: tlsCert !== undefined, nats: nats.reachable ? "ok" : "unreachable" }) + "\n");
       else if (!nats.reachable) process.stderr.write(`note: NATS is unreachable (${nats.error}); answering from the local catalog copy (${nats.source}) and reconnecting in the background\n`);
       if (!ctx.json) process.stderr.write(`kappa serve: ${server.url} (status page at ${server.url}/${token ? "?token=<token>" : ""}) — Ctrl-C stops\n`);
       const sig = await interrupted();

@@ -63,7 +63,12 @@ function cookieToken(req: FastifyRequest): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(";")) {
     const [k, ...v] = part.trim().split("=");
-    if (k === TOKEN_COOKIE) return decodeURIComponent(v.join("="));
+    if (k !== TOKEN_COOKIE) continue;
+    try {
+      return decodeURIComponent(v.join("="));
+    } catch {
+      return ""; // malformed percent-encoding: a wrong token (401), not a server error
+    }
   }
   return undefined;
 }
@@ -71,9 +76,9 @@ function cookieToken(req: FastifyRequest): string | undefined {
 /**
  * An onRequest hook that lets a request through only with `Authorization: Bearer <token>`.
  * Browsers cannot set that header on a page load or an EventSource, so `GET /?token=<token>` is also
- * accepted once and answered with an HttpOnly, SameSite=Strict cookie that authenticates what the page loads.
+ * accepted once and answered with an HttpOnly, SameSite=Strict cookie (Secure over HTTPS) that authenticates what the page loads.
  */
-export function bearerAuth(token: string): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+export function bearerAuth(token: string, opts: { secure?: boolean } = {}): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
   const expected = digest(token);
   return async (req, reply) => {
     const auth = req.headers.authorization;
@@ -83,7 +88,8 @@ export function bearerAuth(token: string): (req: FastifyRequest, reply: FastifyR
     if (cookie !== undefined && sameToken(cookie, expected)) return;
     const q = (req.query as Record<string, unknown> | undefined)?.token;
     if (req.method === "GET" && req.routeOptions.url === "/" && typeof q === "string" && sameToken(q, expected)) {
-      reply.header("set-cookie", `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`);
+      // Over HTTPS the cookie is Secure, so a browser never sends the token in cleartext.
+      reply.header("set-cookie", `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/${opts.secure ? "; Secure" : ""}`);
       return;
     }
     reply.header("www-authenticate", 'Bearer realm="kappa"');

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { NotFoundError, messageOf } from "../../errors.js";
+import { NotFoundError, UnavailableError, messageOf } from "../../errors.js";
 import { queryView, validateProcessorName } from "../../views/index.js";
 import type { ServerDeps } from "./deps.js";
 import { bodyOf } from "./errors.js";
@@ -54,36 +54,54 @@ class ChangeFeed {
   }
 }
 
-/** Re-runs a named query after changes (one run at a time, coalescing bursts) and sends its result when it differs from the last one sent. */
+/**
+ * Re-runs a named query after changes (one run at a time per stream, coalescing bursts) and sends its result
+ * when it differs from the last one sent. Re-runs of all streams share a small number of slots, so a burst of
+ * commits with many dashboards open cannot fill the query queue; a stream that finds no slot tries again shortly.
+ */
 function resultFollower(stream: SseStream, deps: ServerDeps, processor: string, name: string, params: Record<string, unknown>): () => void {
   let running = false;
   let again = false;
+  let retry: NodeJS.Timeout | undefined;
   let last: string | undefined;
+  stream.onClose(() => clearTimeout(retry));
+  const later = () => {
+    retry ??= setTimeout(() => {
+      retry = undefined;
+      kick();
+    }, Math.max(50, deps.pollMs * 2));
+  };
   const run = async (): Promise<void> => {
     if (running) {
       again = true;
       return;
     }
+    const release = deps.streams.followQueries.tryAcquire();
+    if (!release) return later();
     running = true;
     try {
       do {
         again = false;
         try {
-          const a = await queryView(deps.ctx.dataDir, deps.catalog.records, deps.pool, { processor, sql: name, params, timeoutMs: deps.limits.defaultTimeoutMs, limit: deps.limits.defaultLimit });
+          const a = await queryView(deps.ctx.dataDir, deps.catalog.records, deps.pool, { processor, sql: name, params, timeoutMs: deps.limits.defaultTimeoutMs, limit: deps.limits.defaultLimit, maxBytes: deps.limits.maxBytes });
           const key = JSON.stringify([a.rows, a.truncated]);
           if (key !== last) {
             last = key;
             stream.send("result", { query: name, version: a.version, seq: a.seq, columns: a.columns, rows: a.rows, truncated: a.truncated });
           }
         } catch (err) {
-          if ((err as { code?: string }).code !== "NO_LIVE_VERSION") stream.send("error", bodyOf(err));
+          const code = (err as { code?: string }).code;
+          if (code === "QUERY_BUSY") later();
+          else if (code !== "NO_LIVE_VERSION") stream.send("error", bodyOf(err));
         }
       } while (again && !stream.closed);
     } finally {
       running = false;
+      release();
     }
   };
-  return () => void run().catch((err: unknown) => stream.send("error", { error: "INTERNAL", message: messageOf(err) }));
+  const kick = () => void run().catch((err: unknown) => stream.send("error", { error: "INTERNAL", message: messageOf(err) }));
+  return kick;
 }
 
 /** `GET /views/:processor/changes[?query=<name>&param=...]`: a commit event per batch the live version commits, `live` on promotions, and the named query's result whenever it changes. */
@@ -108,6 +126,11 @@ export function registerChanges(app: FastifyInstance, deps: ServerDeps): void {
       params = queryStringParams(req.query, new Set(["query"]));
     }
 
+    if (deps.hub.size >= deps.streams.max) {
+      throw new UnavailableError("TOO_MANY_STREAMS", `this server already has ${deps.hub.size} event streams open (the cap)`, {
+        hint: "retry later, close streams you do not need, or raise `kappa serve --max-event-streams`",
+      });
+    }
     const feed = feeds.get(processor) ?? new ChangeFeed(processor, deps);
     feeds.set(processor, feed);
     const stream = deps.hub.open(reply);

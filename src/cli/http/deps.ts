@@ -14,6 +14,8 @@ export interface ServerDeps {
   pool: QueryPool;
   hub: SseHub;
   limits: QueryLimits;
+  /** Caps on event streams: how many may be open, and how many named-query re-runs they may have in flight. */
+  streams: { max: number; followQueries: Semaphore };
   /** How often change streams read the live version's checkpoint. */
   pollMs: number;
   /** How often the status stream looks for a change. */
@@ -22,4 +24,33 @@ export interface ServerDeps {
   snapshot: () => ViewsSnapshot;
   /** Cleanups to run when the server closes. */
   onClose: (fn: () => void) => void;
+}
+
+/** When each request arrived (set by the first onRequest hook), so timeouts count time spent queued. */
+export const arrivals = new WeakMap<object, number>();
+
+/** When a request arrived, or now when no hook recorded it. */
+export function arrivedAt(req: { raw: object }): number {
+  return arrivals.get(req.raw) ?? Date.now();
+}
+
+/** A counting semaphore: at most `size` holders at once; tryAcquire never waits. */
+export class Semaphore {
+  #held = 0;
+  constructor(readonly size: number) {}
+
+  /** Takes a slot if one is free; the returned function gives it back (once). */
+  tryAcquire(): (() => void) | undefined {
+    if (this.#held >= this.size) return undefined;
+    this.#held++;
+    let released = false;
+    return () => {
+      if (!released) this.#held--;
+      released = true;
+    };
+  }
+
+  get held(): number {
+    return this.#held;
+  }
 }

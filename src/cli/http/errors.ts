@@ -17,7 +17,7 @@ export class HttpError extends KappaError {
   }
 }
 
-const UNAVAILABLE = new Set(["NO_LIVE_VERSION", "VIEW_MISSING", "CATALOG_UNAVAILABLE", "NATS_UNREACHABLE", "POOL_CLOSED", "SHUTTING_DOWN"]);
+const UNAVAILABLE = new Set(["NO_LIVE_VERSION", "VIEW_MISSING", "CATALOG_UNAVAILABLE", "NATS_UNREACHABLE", "POOL_CLOSED", "SHUTTING_DOWN", "QUERY_BUSY", "TOO_MANY_STREAMS"]);
 const TIMEOUT = new Set(["QUERY_TIMEOUT", "MIN_SEQ_TIMEOUT"]);
 /** SQLite failures that are the server's trouble, not the query's. */
 const SERVER_SIDE = /disk I\/O|malformed|disk image|out of memory|unable to open|database is locked|no such table: kappa_/i;

@@ -7,6 +7,7 @@ export interface QueryControls {
   minSeq?: number;
   limit: number;
   timeoutMs: number;
+  maxBytes: number;
 }
 
 /** The ceilings a server puts on what a request may ask for. */
@@ -15,10 +16,12 @@ export interface QueryLimits {
   maxLimit: number;
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
+  /** The server's cap on one answer's bytes; requests may ask for less. */
+  maxBytes: number;
 }
 
 /** Query-string keys that steer a named query instead of binding a parameter. */
-export const CONTROL_KEYS = new Set(["version", "minSeq", "limit", "timeoutMs"]);
+export const CONTROL_KEYS = new Set(["version", "minSeq", "limit", "timeoutMs", "maxBytes"]);
 
 const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?$/;
 
@@ -49,7 +52,7 @@ function intIn(name: string, raw: unknown, min: number, max: number): number | u
   return n;
 }
 
-/** Reads version, minSeq, limit and timeoutMs from a body or query string, checking each against the server's limits. */
+/** Reads version, minSeq, limit, timeoutMs and maxBytes from a body or query string, checking each against the server's limits. */
 export function queryControls(src: Record<string, unknown>, limits: QueryLimits): QueryControls {
   const version = src.version === undefined || src.version === null || src.version === "" ? undefined : parseVersion(src.version as string | number);
   const minSeq = intIn("minSeq", src.minSeq, 0, Number.MAX_SAFE_INTEGER);
@@ -58,10 +61,11 @@ export function queryControls(src: Record<string, unknown>, limits: QueryLimits)
     ...(minSeq !== undefined ? { minSeq } : {}),
     limit: intIn("limit", src.limit, 1, limits.maxLimit) ?? limits.defaultLimit,
     timeoutMs: intIn("timeoutMs", src.timeoutMs, 1, limits.maxTimeoutMs) ?? limits.defaultTimeoutMs,
+    maxBytes: intIn("maxBytes", src.maxBytes, 1, limits.maxBytes) ?? limits.maxBytes,
   };
 }
 
-const BODY_KEYS = new Set(["sql", "params", "version", "minSeq", "limit", "timeoutMs"]);
+const BODY_KEYS = new Set(["sql", "params", "version", "minSeq", "limit", "timeoutMs", "maxBytes"]);
 
 /** Checks a `POST /views/:processor/query` body: `sql` text, `params` an object, no unknown keys (a typo would silently do nothing). */
 export function queryBody(body: unknown, limits: QueryLimits): { sql: string; params: Record<string, unknown> } & QueryControls {

@@ -1,12 +1,13 @@
+import { readFileSync } from "node:fs";
 import Fastify from "fastify";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { KappaError, messageOf } from "../../errors.js";
-import { QueryPool } from "../../views/index.js";
+import { DEFAULT_MAX_BYTES, QueryPool } from "../../views/index.js";
 import type { CliContext } from "../context.js";
 import { assertSafeBind, bearerAuth, isLoopback, loopbackHostCheck } from "./auth.js";
 import { registerChanges } from "./changes.js";
 import { CheckpointReader } from "./checkpoints.js";
-import type { ServerDeps } from "./deps.js";
+import { Semaphore, arrivals, type ServerDeps } from "./deps.js";
 import { bodyOf, statusOf } from "./errors.js";
 import { registerHealth } from "./health.js";
 import { LiveCatalog, type NatsHealth } from "./liveCatalog.js";
@@ -28,8 +29,20 @@ export interface HttpServerOptions {
   nc?: NatsConnection;
   /** Largest request body in bytes (default 64 KiB). */
   bodyLimit?: number;
-  /** Query threads (default 2). */
-  queryThreads?: number;
+  /** Query processes running at once (default 2). */
+  queryProcesses?: number;
+  /** Queries that may wait for a free query process (default 64); beyond that: 503 QUERY_BUSY with Retry-After. */
+  queryQueue?: number;
+  /** Cap on one answer's bytes (default 16 MiB; requests may ask for less with maxBytes). */
+  maxResultBytes?: number;
+  /** SQLite memory cap of each query process in bytes (default 256 MiB). */
+  queryMemoryBytes?: number;
+  /** Open event streams at most (default 100); beyond that: 503 with Retry-After. */
+  maxEventStreams?: number;
+  /** Named-query re-runs for change streams in flight at once, over all streams (default 2). */
+  maxFollowQueries?: number;
+  /** Serve HTTPS with this certificate and key (PEM files); the token cookie is then `Secure`. */
+  tls?: { cert: string; key: string };
   /** Ceiling and default for `timeoutMs` (defaults 60 s and 5 s). */
   maxTimeoutMs?: number;
   defaultTimeoutMs?: number;
@@ -58,9 +71,21 @@ export interface HttpServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-function urlFor(host: string, port: number): string {
+function urlFor(host: string, port: number, tls: boolean): string {
   const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
-  return `http://${reach.includes(":") ? `[${reach}]` : reach}:${port}`;
+  return `${tls ? "https" : "http"}://${reach.includes(":") ? `[${reach}]` : reach}:${port}`;
+}
+
+/** Reads the PEM files for HTTPS, with a clear error when one is missing or unreadable. */
+function readTls(tls: { cert: string; key: string }): { cert: Buffer; key: Buffer } {
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new KappaError("TLS_FILE", `cannot read the TLS ${what} ${file}: ${messageOf(err)}`, { hint: "pass PEM files to --tls-cert and --tls-key (e.g. made with `openssl req -x509 -newkey rsa:2048 -nodes`)", cause: err });
+    }
+  };
+  return { cert: read(tls.cert, "certificate"), key: read(tls.key, "key") };
 }
 
 /** Starts the HTTP query API, change streams, metrics, health and status page over one data dir and catalog. */
@@ -72,7 +97,9 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
 
   const catalog = await LiveCatalog.start(ctx, opts.nc);
   const checkpoints = new CheckpointReader();
-  const pool = new QueryPool(opts.queryThreads ?? 2);
+  const https = opts.tls ? readTls(opts.tls) : undefined;
+  const maxResultBytes = opts.maxResultBytes ?? DEFAULT_MAX_BYTES;
+  const pool = new QueryPool({ size: opts.queryProcesses ?? 2, maxQueue: opts.queryQueue ?? 64, memoryBytes: opts.queryMemoryBytes ?? Math.max(256 << 20, maxResultBytes * 4) });
   const hub = new SseHub(opts.heartbeatMs ?? 15_000);
   const cleanups: (() => void)[] = [];
   const deps: ServerDeps = {
@@ -81,18 +108,23 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     checkpoints,
     pool,
     hub,
-    limits: { defaultLimit: opts.defaultLimit ?? 10_000, maxLimit: opts.maxLimit ?? 100_000, defaultTimeoutMs: opts.defaultTimeoutMs ?? 5000, maxTimeoutMs: opts.maxTimeoutMs ?? 60_000 },
+    limits: { defaultLimit: opts.defaultLimit ?? 10_000, maxLimit: opts.maxLimit ?? 100_000, defaultTimeoutMs: opts.defaultTimeoutMs ?? 5000, maxTimeoutMs: opts.maxTimeoutMs ?? 60_000, maxBytes: maxResultBytes },
+    streams: { max: opts.maxEventStreams ?? 100, followQueries: new Semaphore(opts.maxFollowQueries ?? 2) },
     pollMs: opts.pollMs ?? 25,
     statusIntervalMs: opts.statusIntervalMs ?? 500,
     snapshot: () => snapshot(catalog, checkpoints, ctx.dataDir),
     onClose: (fn) => cleanups.push(fn),
   };
 
-  const app = Fastify({ bodyLimit: opts.bodyLimit ?? 64 * 1024, logger: false, forceCloseConnections: true, return503OnClosing: true });
+  const app = Fastify({ bodyLimit: opts.bodyLimit ?? 64 * 1024, logger: false, forceCloseConnections: true, return503OnClosing: true, ...(https ? { https } : {}) });
+  // Timeouts count from here: time spent waiting for a query process is part of a request's budget.
+  app.addHook("onRequest", async (req) => {
+    arrivals.set(req.raw, Date.now());
+  });
   // Only JSON bodies: SQL sent as text/plain gets a clear 415 instead of a confusing shape error.
   app.removeContentTypeParser("text/plain");
   if (isLoopback(host)) app.addHook("onRequest", loopbackHostCheck());
-  if (opts.token) app.addHook("onRequest", bearerAuth(opts.token));
+  if (opts.token) app.addHook("onRequest", bearerAuth(opts.token, { secure: https !== undefined }));
   app.setErrorHandler((err, req, reply) => {
     const status = statusOf(err);
     if (status >= 500 && status !== 503 && status !== 504) opts.log?.(`${req.method} ${req.url}: ${err instanceof Error && err.stack ? err.stack : messageOf(err)}`);
@@ -135,5 +167,5 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
   }
   const address = app.server.address();
   const bound = typeof address === "object" && address ? address.port : port;
-  return { url: urlFor(host, bound), host, port: bound, health: () => catalog.health(), close, [Symbol.asyncDispose]: close };
+  return { url: urlFor(host, bound, https !== undefined), host, port: bound, health: () => catalog.health(), close, [Symbol.asyncDispose]: close };
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { NotFoundError } from "../../errors.js";
 import { assertReadOnlySql, queryView, validateProcessorName, type QueryAnswer } from "../../views/index.js";
-import type { ServerDeps } from "./deps.js";
+import { arrivedAt, type ServerDeps } from "./deps.js";
 import { CONTROL_KEYS, queryBody, queryControls, queryStringParams } from "./params.js";
 import { processorView } from "./snapshot.js";
 
@@ -45,7 +45,7 @@ export function registerViews(app: FastifyInstance, deps: ServerDeps): void {
   app.post<{ Params: { processor: string } }>("/views/:processor/query", async (req) => {
     const b = queryBody(req.body, deps.limits);
     if (STATEMENT_WORDS.test(b.sql)) assertReadOnlySql(b.sql);
-    return answer(await queryView(deps.ctx.dataDir, deps.catalog.records, deps.pool, { processor: req.params.processor, ...b }));
+    return answer(await queryView(deps.ctx.dataDir, deps.catalog.records, deps.pool, { processor: req.params.processor, ...b, arrivedAt: arrivedAt(req) }));
   });
 
   app.get<{ Params: { processor: string; name: string }; Querystring: Record<string, unknown> }>("/views/:processor/queries/:name", async (req) => {
@@ -53,6 +53,6 @@ export function registerViews(app: FastifyInstance, deps: ServerDeps): void {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new NotFoundError(`"${name}" is not the name of a named query`, { hint: `see \`GET /views/${req.params.processor}\` for its queries` });
     const controls = queryControls(req.query, deps.limits);
     const params = queryStringParams(req.query, CONTROL_KEYS);
-    return answer(await queryView(deps.ctx.dataDir, deps.catalog.records, deps.pool, { processor: req.params.processor, sql: name, params, ...controls }));
+    return answer(await queryView(deps.ctx.dataDir, deps.catalog.records, deps.pool, { processor: req.params.processor, sql: name, params, ...controls, arrivedAt: arrivedAt(req) }));
   });
 }

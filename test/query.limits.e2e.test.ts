@@ -1,0 +1,152 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { TestEnv } from "./support/env.js";
+import { ServeProcess, descendants, treeCpuSeconds } from "./support/serve.js";
+import { deployModule } from "../src/processors/index.js";
+import { digestFile } from "../src/views/index.js";
+
+const BIN = resolve("bin/kappa.js");
+const V1 = resolve("examples/orders/orders_by_user.ts");
+const RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) AS n FROM c";
+
+let env: TestEnv;
+let serve: ServeProcess;
+
+async function query(body: Record<string, unknown>, url = serve.url): Promise<{ status: number; headers: Headers; json: any }> {
+  const res = await fetch(`${url}/views/orders_by_user/query`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  return { status: res.status, headers: res.headers, json: await res.json() };
+}
+
+/** PIDs of live query processes started from this checkout (by their command line, from /proc). */
+function queryProcesses(): number[] {
+  const script = resolve("src/views/queryProcess.mjs");
+  return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      return readFileSync(`/proc/${d}/cmdline`, "utf8").includes(script);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs the real CLI; kills it by PID if it has not exited after `killAfterMs`. */
+function cli(args: string[], killAfterMs: number): Promise<{ code: number | null; signal: string | null; ms: number; stderr: string }> {
+  return new Promise((res) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [BIN, "--nats", env.server.url, "--data-dir", env.dataDir.root, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    const guard = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+    child.on("exit", (code, signal) => {
+      clearTimeout(guard);
+      res({ code, signal, ms: Date.now() - started, stderr });
+    });
+  });
+}
+
+beforeAll(async () => {
+  env = await TestEnv.start();
+  await env.appendOrders(300, 5);
+  await env.startWorker();
+  await deployModule(env.nc, env.spec, V1);
+  await env.waitForRecord("orders_by_user", (r) => r.live === 1);
+  serve = await ServeProcess.start(["--nats", env.server.url, "--data-dir", env.dataDir.root], ["--query-processes", "1", "--query-queue", "1", "--max-event-streams", "2"]);
+}, 60_000);
+
+afterAll(async () => {
+  await serve?.stop();
+  await env?.close();
+});
+
+describe("queries that cannot hurt: kappa serve and the CLI", () => {
+  it("kills a runaway query at its timeout: the server's CPU time (from /proc) stops growing and it keeps answering", async () => {
+    const t0 = Date.now();
+    const r = await query({ sql: RUNAWAY, timeoutMs: 1000 });
+    expect(r.status).toBe(504);
+    expect(r.json).toMatchObject({ error: "QUERY_TIMEOUT", message: "query stopped after 1000 ms" });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
+    await sleep(1000);
+    const a = treeCpuSeconds(serve.pid);
+    await sleep(1500);
+    const b = treeCpuSeconds(serve.pid);
+    // A runaway still running would add about 1.5 s; an idle server adds next to nothing.
+    expect(b - a).toBeLessThan(0.3);
+    const ok = await query({ sql: "SELECT count(*) AS n FROM totals" });
+    expect(ok.status).toBe(200);
+    expect(ok.json.rows[0].n).toBeGreaterThan(0);
+  });
+
+  it("counts the timeout from arrival, queue included, and answers 503 with Retry-After when the queue is full", async () => {
+    const first = query({ sql: RUNAWAY, timeoutMs: 2500 });
+    await sleep(300); // the first now runs in the only query process
+    const t0 = Date.now();
+    const second = query({ sql: "SELECT 1 AS x", timeoutMs: 800 }); // waits in the queue (cap 1)
+    await sleep(100);
+    const third = await query({ sql: "SELECT 2 AS x" });
+    expect(third.status).toBe(503);
+    expect(third.headers.get("retry-after")).toBe("1");
+    expect(third.json).toMatchObject({ error: "QUERY_BUSY" });
+    expect(third.json.hint).toMatch(/retry/);
+    const s = await second;
+    expect(s.status).toBe(504);
+    expect(s.json.message).toMatch(/query stopped after 800 ms \(\d+ ms of it waiting for a free query process\)/);
+    expect(Date.now() - t0).toBeLessThan(2000); // it did not wait for the first to finish
+    expect((await first).status).toBe(504);
+    expect((await query({ sql: "SELECT 3 AS x" })).json.rows).toEqual([{ x: 3 }]);
+  });
+
+  it("refuses answers over the byte cap with RESULT_TOO_LARGE naming the cap; SELECT randomblob(1e9) gets it too, never an out-of-memory", async () => {
+    const huge = await query({ sql: "SELECT randomblob(1e9) AS b" });
+    expect(huge.status).toBe(400);
+    expect(huge.json.error).toBe("RESULT_TOO_LARGE");
+    expect(huge.json.message).toMatch(/cap of 256 MiB/);
+    expect(huge.json.hint).toMatch(/--query-memory/);
+    const wide = await query({ sql: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 100) SELECT x, hex(randomblob(100000)) AS h FROM c" });
+    expect(wide.status).toBe(400);
+    expect(wide.json).toMatchObject({ error: "RESULT_TOO_LARGE", message: "the result is larger than the cap of 16 MiB per query" });
+    expect(wide.json.hint).toMatch(/--max-result-bytes/);
+    const asked = await query({ sql: "SELECT user_id FROM totals", maxBytes: 100 });
+    expect(asked.json).toMatchObject({ error: "RESULT_TOO_LARGE", message: "the result is larger than the cap of 100 B per query" });
+    expect((await query({ sql: "SELECT 1 AS x", maxBytes: 1 << 30 })).json.message).toMatch(/maxBytes must be an integer from 1 to 16777216/);
+    expect((await fetch(`${serve.url}/healthz`)).status).toBe(200);
+  });
+
+  it("lets the engine refuse statements that slip past the text check, and the view file stays byte-identical", async () => {
+    const file = env.dataDir.viewFile("orders_by_user", 1);
+    const before = digestFile(file).digest;
+    const r = await query({ sql: `SELECT 1 AS "a'", load_extension('/x.so') --'` });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ error: "QUERY_REFUSED", message: "query refused: not authorized" });
+    expect(digestFile(file).digest).toBe(before);
+  });
+
+  it("caps open event streams with 503 and Retry-After", async () => {
+    const ctrl = new AbortController();
+    try {
+      const open = await Promise.all([0, 1].map(() => fetch(`${serve.url}/views/orders_by_user/changes`, { signal: ctrl.signal })));
+      expect(open.map((r) => r.status)).toEqual([200, 200]);
+      const third = await fetch(`${serve.url}/views/orders_by_user/changes`);
+      expect(third.status).toBe(503);
+      expect(third.headers.get("retry-after")).toBe("1");
+      expect(((await third.json()) as { error: string }).error).toBe("TOO_MANY_STREAMS");
+    } finally {
+      ctrl.abort();
+    }
+  });
+
+  it("the CLI exits at its timeout with the message and a non-zero code, leaving no query process behind", async () => {
+    const r = await cli(["query", "orders_by_user", RUNAWAY, "--timeout", "1"], 30_000);
+    expect(r.signal).toBeNull(); // it exited by itself, not by the test's guard
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/query stopped after 1000 ms/);
+    const big = await cli(["query", "orders_by_user", "SELECT randomblob(1e9) AS b"], 30_000);
+    expect(big.code).not.toBe(0);
+    expect(big.stderr).toMatch(/memory cap of 256 MiB/);
+    const served = new Set(descendants(serve.pid));
+    expect(queryProcesses().filter((pid) => !served.has(pid))).toEqual([]);
+  });
+});
