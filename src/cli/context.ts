@@ -26,6 +26,8 @@ export interface GlobalOptions {
   duplicateWindow?: string;
   /** Replicas of what Kappa creates (stream, catalog, code, outputs). */
   replicas?: string;
+  /** Accept an existing stream that is not append-only. */
+  allowUnsafeLog?: boolean;
   /** HTTP port, for the commands that serve. */
   port?: string;
 }
@@ -45,7 +47,7 @@ export class CliContext {
     if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5)) {
       throw new InputError(`--replicas ${opts.replicas} is not a whole number from 1 to 5`, { hint: "JetStream keeps 1 to 5 copies; use 3 on a 3-server cluster (env KAPPA_REPLICAS)" });
     }
-    this.spec = { stream: opts.stream, prefix: opts.prefix, ...(dup ? { duplicateWindowMs: dup * 1000 } : {}), ...(replicas ? { replicas } : {}) };
+    this.spec = { stream: opts.stream, prefix: opts.prefix, ...(dup ? { duplicateWindowMs: dup * 1000 } : {}), ...(replicas ? { replicas } : {}), ...(opts.allowUnsafeLog ? { allowUnsafeLog: true } : {}) };
     this.json = opts.json === true;
   }
 

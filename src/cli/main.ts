@@ -21,6 +21,7 @@ export function buildProgram(): Command {
     .option("--prefix <subject>", "subject prefix before each event type", "events")
     .option("--duplicate-window <seconds>", "how long the stream remembers idempotency keys, when Kappa creates it (default 120)")
     .option("--replicas <n>", "replicas of everything Kappa creates: stream, catalog, code store, outputs (env KAPPA_REPLICAS; default: the stream's own, else 1)", process.env.KAPPA_REPLICAS)
+    .option("--allow-unsafe-log", "use an existing stream that allows delete or purge, or drops events by limits (`kappa status` says so)")
     .option("--json", "machine-readable output (only JSON on stdout, errors included)")
     .option("--creds <file>", "NATS credentials file")
     .option("--user <user>", "NATS user")

@@ -36,6 +36,8 @@ export interface StatusReport {
   nats: "ok" | "unreachable";
   natsError?: string;
   logHead: number | null;
+  /** Why the stream is not append-only, when it is used anyway (--allow-unsafe-log). */
+  logUnsafe?: string[];
   processors: ProcessorStatus[];
 }
 
@@ -44,12 +46,15 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
   let records: ProcessorRecord[];
   let catalog: Catalog | undefined;
   let head: number | null = null;
+  let unsafe: string[] = [];
   let natsError: string | undefined;
   try {
     const nc = await ctx.nats({ timeoutMs: 1500 });
     catalog = await Catalog.open(nc, ctx.spec.stream);
     records = only ? [await catalog.require(only)] : await catalog.list();
-    head = await logInfo(await jetstreamManager(nc), ctx.spec.stream).then((i) => i.lastSeq, () => null);
+    const info = await logInfo(await jetstreamManager(nc), ctx.spec.stream).catch(() => null);
+    head = info?.lastSeq ?? null;
+    unsafe = info?.unsafe ?? [];
   } catch (err) {
     if ((err as { code?: string }).code === "NOT_FOUND") throw err;
     natsError = messageOf(err);
@@ -90,5 +95,5 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
     }
     processors.push({ name: rec.name, live: rec.live, versions });
   }
-  return { nats: natsError ? "unreachable" : "ok", ...(natsError ? { natsError } : {}), logHead: head, processors };
+  return { nats: natsError ? "unreachable" : "ok", ...(natsError ? { natsError } : {}), logHead: head, ...(unsafe.length ? { logUnsafe: unsafe } : {}), processors };
 }

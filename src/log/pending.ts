@@ -32,3 +32,31 @@ export async function firstSeqAtOrAfter(js: JetStreamClient, jsm: JetStreamManag
     throw wrapJsError(err, stream);
   }
 }
+
+/** The first sequence at or after `expected` that a run of events skips (a truncated log), or null when none is missing. */
+export function firstGap(events: readonly { seq: number }[], expected: number): number | null {
+  let next = expected;
+  for (const e of events) {
+    if (e.seq < next) continue; // redelivered: at or below what was applied
+    if (e.seq > next) return next;
+    next++;
+  }
+  return null;
+}
+
+/**
+ * The first sequence in (after, upTo] that the stream no longer holds (purged, deleted or expired), or null.
+ * `state` is a stream info's state; the list of deleted sequences is fetched only when the stream has some.
+ */
+export async function firstMissingSeq(jsm: JetStreamManager, stream: string, state: { first_seq: number; num_deleted?: number }, after: number, upTo: number): Promise<number | null> {
+  if (upTo <= after) return null;
+  if (state.first_seq > after + 1) return after + 1;
+  if (!state.num_deleted) return null;
+  try {
+    const detailed = await jsm.streams.info(stream, { deleted_details: true });
+    const gone = (detailed.state.deleted ?? []).filter((q) => q > after && q <= upTo);
+    return gone.length > 0 ? Math.min(...gone) : null;
+  } catch (err) {
+    throw wrapJsError(err, stream);
+  }
+}

@@ -1,4 +1,4 @@
-import { jetstreamManager, StorageType, RetentionPolicy, DiscardPolicy, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, StorageType, RetentionPolicy, DiscardPolicy, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import { KappaError, NotFoundError, messageOf } from "../errors.js";
 
@@ -10,6 +10,8 @@ export interface StreamSpec {
   duplicateWindowMs?: number;
   /** Replicas of everything Kappa creates for this stream (stream, catalog, code, outputs); default: the stream's own, else 1. */
   replicas?: number;
+  /** Use an existing stream that is not append-only (delete or purge allowed, limits that drop events); `kappa status` says so. */
+  allowUnsafeLog?: boolean;
 }
 
 export const DEFAULT_STREAM: StreamSpec = { stream: "KAPPA", prefix: "events" };
@@ -28,6 +30,23 @@ export interface LogInfo {
   replicas: number;
   /** The cluster's name, its leader for this stream, and each replica with whether it is current; absent on a single server. */
   cluster?: { name?: string; leader?: string; replicas: { name: string; current: boolean; lag?: number; active?: number }[] };
+  /** Why the stream is not append-only (empty when it is). */
+  unsafe: string[];
+}
+
+/** What lets an existing stream lose or edit events: delete or purge allowed, retention or limits that drop them. */
+export function appendOnlyProblems(c: Partial<StreamConfig>): string[] {
+  const p: string[] = [];
+  if (!c.deny_delete) p.push("allows deleting events");
+  if (!c.deny_purge) p.push("allows purging");
+  if (c.retention && c.retention !== RetentionPolicy.Limits) p.push(`retention "${c.retention}" removes events once consumed`);
+  if ((c.max_age ?? 0) > 0) p.push(`drops events older than ${Math.round(c.max_age! / 1e9)} s (max_age)`);
+  const dropsOld = c.discard !== DiscardPolicy.New;
+  if (dropsOld && (c.max_msgs ?? -1) > 0) p.push(`drops the oldest events beyond ${c.max_msgs} (max_msgs)`);
+  if (dropsOld && (c.max_bytes ?? -1) > 0) p.push(`drops the oldest events beyond ${c.max_bytes} bytes (max_bytes)`);
+  if ((c.max_msgs_per_subject ?? -1) > 0) p.push(`keeps only ${c.max_msgs_per_subject} events per type (max_msgs_per_subject)`);
+  if ((c as { allow_msg_ttl?: boolean }).allow_msg_ttl) p.push("lets publishers give events a time to live (allow_msg_ttl)");
+  return p;
 }
 
 /** Creates the stream if it is missing (append-only: delete and purge denied), and checks an existing one. */
@@ -42,6 +61,12 @@ export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promis
       });
     }
     checkReplicas(spec, info.config.num_replicas);
+    const unsafe = appendOnlyProblems(info.config);
+    if (unsafe.length > 0 && !spec.allowUnsafeLog) {
+      throw new KappaError("STREAM_NOT_APPEND_ONLY", `stream ${spec.stream} is not append-only: it ${unsafe.join(", ")} — a Kappa log must never lose an event`, {
+        hint: "pass --stream with a new name (Kappa creates it append-only), or --allow-unsafe-log to use this one anyway (`kappa status` then says so)",
+      });
+    }
     return jsm;
   } catch (err) {
     if (err instanceof KappaError) throw err;
@@ -108,6 +133,7 @@ export async function logInfo(jsm: JetStreamManager, stream: string): Promise<Lo
             },
           }
         : {}),
+      unsafe: appendOnlyProblems(info.config),
     };
   } catch (err) {
     throw wrapJsError(err, stream);

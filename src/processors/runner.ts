@@ -1,7 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { messageOf } from "../errors.js";
-import { LogSubscription, nextMatchingSeq, logIdentity, DEFAULT_LIMITS, type BatchLimits, type LogBatch } from "../log/index.js";
+import { LogSubscription, nextMatchingSeq, logIdentity, firstGap, firstMissingSeq, DEFAULT_LIMITS, type BatchLimits, type LogBatch } from "../log/index.js";
 
 /** Aim for batches that apply in about this long. */
 const BATCH_TARGET_MS = 100;
@@ -177,6 +177,11 @@ export class VersionRunner {
     this.#lastBatchAt = Date.now();
     const until = this.record.untilSeq;
     if (until !== undefined && this.#writer!.checkpoint >= until) return; // frozen: a batch still in flight after the stop
+    const missing = firstGap(batch.events, Math.max(this.#writer!.checkpoint + 1, this.record.startSeq ?? 1));
+    if (missing !== null) {
+      this.#truncated(missing);
+      throw new Error("halted");
+    }
     const clipped = clipToUntil(batch, until);
     const t0 = performance.now();
     const poison = this.#applier!.apply(clipped.events);
@@ -247,7 +252,8 @@ export class VersionRunner {
     this.#idleCheckRunning = true;
     try {
       const before = this.#writer.checkpoint;
-      const head = (await this.deps.jsm.streams.info(this.deps.input.stream)).state.last_seq;
+      const state = (await this.deps.jsm.streams.info(this.deps.input.stream)).state;
+      const head = state.last_seq;
       // A version that starts later in the log owes nothing before its start.
       const from = Math.max(before, (this.record.startSeq ?? 1) - 1);
       const next = await nextMatchingSeq(this.deps.jsm, this.deps.input.stream, this.deps.input.prefix, this.def.subjects?.length === 1 ? this.def.subjects[0] : undefined, from);
@@ -256,6 +262,9 @@ export class VersionRunner {
       this.pending = 0;
       // Nothing matching in (before, head]: the checkpoint may cover it, so read-your-writes works for filtered views.
       const upTo = Math.min(head, until);
+      // Nothing to read, but the head is further on: those events must exist (a filter skips them), never be gone.
+      const missing = await firstMissingSeq(this.deps.jsm, this.deps.input.stream, state, from, upTo);
+      if (missing !== null) return this.#truncated(missing);
       if (!this.#stopped && this.#writer.checkpoint === before && upTo > before && Date.now() - this.#lastBatchAt >= 200) {
         this.#writer.commit(upTo, () => {});
       }
@@ -279,6 +288,12 @@ export class VersionRunner {
     if (!this.#writer) return this.start();
     if (gen !== this.#generation) return; // someone resubscribed meanwhile
     await this.#subscribe();
+  }
+
+  /** Events the version has not applied are gone from its log: it fails rather than skip them. */
+  #truncated(seq: number): void {
+    const msg = `log truncated at ${seq}: stream ${this.deps.input.stream} no longer holds event ${seq} (deleted, purged or expired), which this version has not applied — restore the events, or replay a new version from after the gap`;
+    this.#fail({ message: msg, seq, at: new Date().toISOString() });
   }
 
   #fail(f: VersionFailure): void {

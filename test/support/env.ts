@@ -92,6 +92,15 @@ export class TestEnv {
     }, timeoutMs, `record of ${name}`);
   }
 
+  /** Like waitForRecord, for the catalog of another stream. */
+  async waitForRecordOn(spec: StreamSpec, name: string, check: (r: ProcessorRecord) => boolean, timeoutMs = 30_000): Promise<ProcessorRecord> {
+    const cat = await Catalog.open(this.nc, spec.stream);
+    return waitFor(async () => {
+      const r = await cat.get(name);
+      return r && check(r.record) ? r.record : undefined;
+    }, timeoutMs, `record of ${name} on ${spec.stream}`);
+  }
+
   async close(): Promise<void> {
     for (const w of this.workers) await w.close().catch(() => {});
     await this.nc.close().catch(() => {});

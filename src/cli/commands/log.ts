@@ -64,6 +64,7 @@ export function registerLog(program: Command): void {
             console.log(`          ${r.name}  ${state}`);
           }
         }
+        if (i.unsafe.length) console.log(`WARNING   not append-only: it ${i.unsafe.join(", ")}`);
       }
     } finally {
       await ctx.close();

@@ -8,6 +8,7 @@ export function renderStatus(r: StatusReport): string {
   const lines: string[] = [];
   if (r.nats === "unreachable") lines.push(`NATS is unreachable (${r.natsError}) — showing the local copy of the catalog; queries still answer from SQLite.`);
   else lines.push(`log head: ${fmtNum(r.logHead)}`);
+  if (r.logUnsafe) lines.push(`WARNING: the log is not append-only — it ${r.logUnsafe.join(", ")} (used with --allow-unsafe-log); events lost from it fail the versions that miss them`);
   if (r.processors.length === 0) lines.push("no processors deployed yet — `kappa deploy <module>`");
   for (const p of r.processors) {
     lines.push("", `${p.name}  (live: ${p.live === null ? "none yet" : `v${p.live}`})`);
