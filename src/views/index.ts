@@ -3,6 +3,7 @@ export * from "./paths.js";
 export * from "./files.js";
 export * from "./migrations.js";
 export * from "./viewFile.js";
+export * from "./walKeeper.js";
 export * from "./digest.js";
 export * from "./catalog.js";
 export * from "./catalogCache.js";

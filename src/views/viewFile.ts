@@ -1,7 +1,8 @@
-import { mkdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import Database, { type Database as Db, type Statement } from "better-sqlite3";
 import { KappaError, UnavailableError, messageOf } from "../errors.js";
+import { WalKeeper } from "./walKeeper.js";
 import { loadKappaMigrations, migrate, processorMigrations } from "./migrations.js";
 
 /** What a view file records about itself. */
@@ -54,9 +55,12 @@ export class ViewWriter {
   readonly #readCheckpoint: Statement;
   readonly #writeCheckpoint: Statement;
 
-  private constructor(db: Db, path: string) {
+  readonly #wal: WalKeeper;
+
+  private constructor(db: Db, path: string, busyTimeoutMs: number) {
     this.db = db;
     this.path = path;
+    this.#wal = new WalKeeper(db, path, busyTimeoutMs);
     this.#readCheckpoint = db.prepare("SELECT seq FROM kappa_checkpoint WHERE id = 1");
     this.#writeCheckpoint = db.prepare("UPDATE kappa_checkpoint SET seq = ?, events = events + ? WHERE id = 1 AND seq = ?");
     this.#checkpoint = (this.#readCheckpoint.get() as { seq: number }).seq;
@@ -103,7 +107,7 @@ export class ViewWriter {
       }
       migrate(db, processorMigrations(schema));
       cachePrepare(db);
-      return new ViewWriter(db, path);
+      return new ViewWriter(db, path, opts.busyTimeoutMs ?? 5000);
     } catch (err) {
       db.close();
       throw err;
@@ -131,14 +135,16 @@ export class ViewWriter {
 
   /** Size of the -wal file in bytes (0 when absent), to watch for checkpoint starvation. */
   walBytes(): number {
-    try {
-      return statSync(this.path + "-wal").size;
-    } catch {
-      return 0;
-    }
+    return this.#wal.walBytes();
+  }
+
+  /** Checkpoints and truncates the WAL now if it is over its limit and readers allow (a timer also does this every second). */
+  shrinkWal(): boolean {
+    return this.#wal.shrink();
   }
 
   close(): void {
+    this.#wal.stop();
     if (this.db.open) this.db.close();
   }
 
