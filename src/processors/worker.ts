@@ -8,7 +8,7 @@ import { CodeStore } from "./codeStore.js";
 import { loadProcessor } from "./load.js";
 import { VersionRunner, type InputSpec } from "./runner.js";
 import { outputOf } from "./derived.js";
-import { acquireWorkerLock } from "./workerLock.js";
+import { acquireWorkerLock, type WorkerLock } from "./workerLock.js";
 import { StatsReporter } from "./stats.js";
 
 /** How a worker runs. */
@@ -21,6 +21,8 @@ export interface WorkerOptions {
   busyTimeoutMs?: number;
   /** One line per notable thing (deploys seen, catch-ups, failures, retries). */
   log?: (line: string) => void;
+  /** The data dir's lock, already taken by the caller (`kappa dev` takes it before anything else); the worker then leaves releasing it to the caller. */
+  lock?: WorkerLock;
 }
 
 const ACTIVE = new Set(["building", "caught-up", "live"]);
@@ -48,7 +50,8 @@ export class Worker {
 
   /** Starts a worker: takes the data dir's lock, ensures the streams, and follows the catalog. */
   static async start(opts: WorkerOptions): Promise<Worker> {
-    const release = acquireWorkerLock(opts.dataDir.workerLock);
+    const lock = opts.lock ?? acquireWorkerLock(opts.dataDir.workerLock);
+    const release = opts.lock ? () => {} : () => lock.release();
     try {
       const jsm = await ensureStream(opts.nc, opts.spec);
       const catalog = await Catalog.open(opts.nc, opts.spec.stream, opts.spec.replicas);

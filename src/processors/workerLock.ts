@@ -1,34 +1,42 @@
-import { openSync, closeSync, writeSync, readFileSync, rmSync, mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import { KappaError } from "../errors.js";
-import { processAlive } from "../views/index.js";
+import { readFileSync, writeFileSync } from "node:fs";
+import { KappaError, messageOf } from "../errors.js";
+import { tryExclusiveLock } from "../views/index.js";
 
+/** The data dir's worker lock, held for as long as the worker (or `kappa dev`) runs. */
+export interface WorkerLock {
+  /** Lets go of the lock (idempotent). */
+  release(): void;
+}
 
-/** Takes the data dir's worker lock (a file holding our PID); a lock left by a dead process is taken over. */
-export function acquireWorkerLock(path: string): () => void {
-  mkdirSync(dirname(path), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, "wx");
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(path, "utf8") === String(process.pid)) rmSync(path, { force: true });
-        } catch {
-          // already gone
-        }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw new KappaError("DATA_DIR_UNWRITABLE", `cannot write to the data directory: ${(err as Error).message}`, { hint: "pass a writable --data-dir (env KAPPA_DATA_DIR)" });
-      }
-      const pid = Number(readFileSync(path, "utf8"));
-      if (pid && pid !== process.pid && processAlive(pid)) {
-        throw new KappaError("WORKER_RUNNING", `another worker (pid ${pid}) is using this data directory`, { hint: "stop it first, or pass another --data-dir" });
-      }
-      rmSync(path, { force: true });
-    }
+/**
+ * Takes the data dir's worker lock: an exclusive file lock the kernel drops when its holder dies, so a
+ * lock left by a crash is never "stale" and two workers starting at the same instant cannot both win.
+ * The PID file beside it only names the holder in the refusal.
+ */
+export function acquireWorkerLock(path: string): WorkerLock {
+  let lock;
+  try {
+    lock = tryExclusiveLock(path);
+  } catch (err) {
+    // A file-system error (ENOTDIR, EACCES…) goes up as it is: the CLI turns those into a sentence about the path.
+    if (!String((err as { code?: string }).code ?? "").startsWith("SQLITE_")) throw err;
+    throw new KappaError("DATA_DIR_UNWRITABLE", `cannot write to the data directory: ${messageOf(err)}`, { hint: "pass a writable --data-dir (env KAPPA_DATA_DIR)", cause: err });
   }
-  throw new KappaError("WORKER_LOCK", `could not take the worker lock ${path}`, { hint: "remove the file if no worker is running" });
+  if (!lock) {
+    let pid = "";
+    try {
+      pid = readFileSync(`${path}.pid`, "utf8").trim();
+    } catch {
+      // the holder has not written it yet
+    }
+    throw new KappaError("WORKER_RUNNING", `another worker${/^\d+$/.test(pid) ? ` (pid ${pid})` : ""} is using this data directory`, {
+      hint: "stop it first, or pass another --data-dir",
+    });
+  }
+  try {
+    writeFileSync(`${path}.pid`, String(process.pid));
+  } catch {
+    // only used for the message above
+  }
+  return lock;
 }

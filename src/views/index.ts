@@ -14,4 +14,5 @@ export * from "./queryErrors.js";
 export * from "./seqWait.js";
 export * from "./query.js";
 export * from "./leases.js";
+export * from "./fileLock.js";
 export * from "./compare.js";

@@ -55,8 +55,8 @@ export class DataDir {
   get natsStore(): string {
     return join(this.root, "nats");
   }
-  /** The lock that keeps a second worker off this data dir. */
+  /** The lock file that keeps a second worker (or a second `kappa dev`) off this data dir. */
   get workerLock(): string {
-    return join(this.root, "worker.lock");
+    return join(this.root, "worker.lock.sqlite");
   }
 }

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { join } from "node:path";
 import { NatsServer, NatsCluster, connectNats, DEFAULT_LIMITS, type BatchLimits } from "../../log/index.js";
 import { InputError } from "../../errors.js";
-import { Worker } from "../../processors/index.js";
+import { Worker, acquireWorkerLock } from "../../processors/index.js";
 import { CliContext } from "../context.js";
 import { startHttpServer } from "../http/index.js";
 import { parsePort } from "./serve.js";
@@ -85,17 +85,24 @@ export function registerRun(program: Command): void {
       const limits = batchLimits(o);
       const members = parseClusterSize(o.cluster);
       mkdirSync(ctx.dataDir.root, { recursive: true });
+      // The lock before anything else: a second `kappa dev` on this data dir must not start a server on
+      // the same JetStream store, nor touch nats.url, before it learns that the first one is running.
+      const lock = acquireWorkerLock(ctx.dataDir.workerLock);
       // On a cluster everything Kappa creates is replicated across it unless --replicas says otherwise.
       if (members > 1) ctx.spec.replicas ??= Math.min(members, 5);
-      const server = members > 1
-        ? await NatsCluster.start({ servers: members, storeDir: join(ctx.dataDir.root, "nats-cluster") })
-        : await NatsServer.start({ storeDir: ctx.dataDir.natsStore });
+      const server = await (members > 1
+        ? NatsCluster.start({ servers: members, storeDir: join(ctx.dataDir.root, "nats-cluster") })
+        : NatsServer.start({ storeDir: ctx.dataDir.natsStore })
+      ).catch((err: unknown) => {
+        lock.release();
+        throw err;
+      });
       let worker: Worker | undefined;
       let http: { url: string; close: () => Promise<void> } | undefined;
       const nc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev" });
       try {
         writeFileSync(ctx.dataDir.natsUrlFile, server.url + "\n");
-        worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits });
+        worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock });
         if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log });
         log(`kappa dev: NATS ${server.url} (pid ${server.pids.join(", ")}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
         if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, dataDir: ctx.dataDir.root }) + "\n");
@@ -107,6 +114,7 @@ export function registerRun(program: Command): void {
         await nc.close().catch(() => {});
         rmSync(ctx.dataDir.natsUrlFile, { force: true });
         await server.close();
+        lock.release();
       }
     });
 }

@@ -1,0 +1,95 @@
+import { mkdirSync, truncateSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+
+/**
+ * File locks that the kernel keeps: SQLite's POSIX (fcntl) locks on a small lock file. The kernel drops
+ * them when the holder dies, so nothing is ever stale, no PID is compared (PIDs get reused, and a process
+ * in another PID namespace has numbers that mean nothing here), and taking one is a single atomic step.
+ * SQLite also keeps the locks of connections inside one process apart, so two holders in one process
+ * (kappa dev's worker and its query server) see each other too.
+ */
+export interface FileLock {
+  /** Lets go of the lock (idempotent). */
+  release(): void;
+}
+
+function open(path: string, waitMs: number): Database.Database {
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { timeout: waitMs });
+  // A rollback journal, so a reader's SHARED lock and a taker's EXCLUSIVE lock exclude each other on the file itself.
+  db.pragma("journal_mode = DELETE");
+  return db;
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? "";
+  return code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED");
+}
+
+function holding(db: Database.Database): FileLock {
+  let held = true;
+  return {
+    release() {
+      if (!held) return;
+      held = false;
+      try {
+        if (db.inTransaction) db.exec("ROLLBACK");
+      } finally {
+        db.close();
+      }
+    },
+  };
+}
+
+/** Takes the exclusive lock on `path`, waiting up to `waitMs`; null when others hold it (shared or exclusive). */
+export function tryExclusiveLock(path: string, waitMs = 0): FileLock | null {
+  try {
+    return exclusive(path, waitMs);
+  } catch (err) {
+    // Lock files stay empty (nobody writes in these transactions): content is a leftover such as an old PID file.
+    // Emptying it is safe even while someone holds a lock, since the locks sit on byte ranges, not on content.
+    if ((err as { code?: string }).code !== "SQLITE_NOTADB") throw err;
+    truncateSync(path, 0);
+    return exclusive(path, waitMs);
+  }
+}
+
+function exclusive(path: string, waitMs: number): FileLock | null {
+  let db: Database.Database;
+  try {
+    db = open(path, waitMs);
+  } catch (err) {
+    if (isBusy(err)) return null;
+    throw err;
+  }
+  try {
+    db.exec("BEGIN EXCLUSIVE");
+    return holding(db);
+  } catch (err) {
+    db.close();
+    if (isBusy(err)) return null;
+    throw err;
+  }
+}
+
+/** Takes a shared lock on `path` (many holders at once), waiting up to `waitMs` while someone holds it exclusively; null if that lasts longer. */
+export function trySharedLock(path: string, waitMs: number): FileLock | null {
+  let db: Database.Database;
+  try {
+    db = open(path, waitMs);
+  } catch (err) {
+    if (isBusy(err)) return null;
+    throw err;
+  }
+  try {
+    db.exec("BEGIN");
+    // A read inside the transaction takes SHARED and keeps it until the transaction ends.
+    db.prepare("SELECT count(*) FROM sqlite_schema").get();
+    return holding(db);
+  } catch (err) {
+    db.close();
+    if (isBusy(err)) return null;
+    throw err;
+  }
+}
