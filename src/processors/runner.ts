@@ -33,6 +33,8 @@ export interface RunnerDeps {
   limits?: Partial<BatchLimits>;
   /** How long a write waits for a SQLite lock before it counts as a transient failure (default 5000 ms). */
   busyTimeoutMs?: number;
+  /** For a pipeline stage: whether the upstream version has caught up and published every emit; the stage is caught up only then. */
+  upstreamSettled?: () => boolean | Promise<boolean>;
   /** Called once, the first time the version has applied everything in the log. */
   onCaughtUp: () => void;
   /** Called when the version cannot go on (a poison event under "halt", a failed migration). */
@@ -91,6 +93,11 @@ export class VersionRunner {
 
   get outboxPending(): number {
     return this.#outbox?.pending ?? 0;
+  }
+
+  /** True when every emit applied so far has been acknowledged by the output stream. */
+  get outboxEmpty(): boolean {
+    return this.#outbox?.empty ?? true;
   }
 
   get walBytes(): number {
@@ -197,7 +204,7 @@ export class VersionRunner {
     if (clipped.reached) {
       if (this.#writer!.checkpoint < until!) this.#writer!.commit(until!, () => {});
       this.#frozenDone();
-    } else if (clipped.pending === 0) this.#markCaughtUp();
+    } else if (clipped.pending === 0 && !this.deps.upstreamSettled) this.#markCaughtUp(); // a pipeline stage decides in #idleCheck
     this.#outbox?.kick();
   }
 
@@ -251,6 +258,8 @@ export class VersionRunner {
     if (Date.now() - this.#lastBatchAt < 200 || this.#frozenDone()) return;
     this.#idleCheckRunning = true;
     try {
+      // Upstream first, then our input's head: whatever it published before settling is below that head.
+      const upstreamOk = this.caughtUp || !this.deps.upstreamSettled || (await this.deps.upstreamSettled());
       const before = this.#writer.checkpoint;
       const state = (await this.deps.jsm.streams.info(this.deps.input.stream)).state;
       const head = state.last_seq;
@@ -268,7 +277,7 @@ export class VersionRunner {
       if (!this.#stopped && this.#writer.checkpoint === before && upTo > before && Date.now() - this.#lastBatchAt >= 200) {
         this.#writer.commit(upTo, () => {});
       }
-      if (!this.#frozenDone()) this.#markCaughtUp();
+      if (!this.#frozenDone() && upstreamOk) this.#markCaughtUp();
     } catch (err) {
       this.lastTrouble = messageOf(err);
     } finally {

@@ -160,6 +160,7 @@ export class Worker {
       output: outputOf(this.opts.spec.stream, name, v.version),
       limits: this.opts.limits,
       busyTimeoutMs: this.opts.busyTimeoutMs,
+      ...(v.source ? { upstreamSettled: () => this.#upstreamSettled(v.source!) } : {}),
       onCaughtUp: () => {
         this.#log(`${key}: caught up at ${runner.checkpoint}`);
         this.#persist(`${key}: recording catch-up`, () => markCaughtUp(this.catalog, name, v.version));
@@ -173,6 +174,19 @@ export class Worker {
     this.runners.set(key, runner);
     this.#log(`${key}: running from checkpoint (${v.state})`);
     await runner.start();
+  }
+
+  /**
+   * Whether an upstream version has caught up with its own input and published every emit. When it runs
+   * here, its runner says so now; otherwise its catalog state and the stats its worker last reported.
+   */
+  async #upstreamSettled(src: { processor: string; version: number }): Promise<boolean> {
+    const local = this.runners.get(`${src.processor}/${src.version}`);
+    if (local) return local.caughtUp && local.pending === 0 && local.outboxEmpty;
+    const state = this.#records.get(src.processor)?.versions[String(src.version)]?.state;
+    if (state !== "caught-up" && state !== "live") return false;
+    const stats = await this.catalog.stats(src.processor, src.version).catch(() => null);
+    return stats !== null && stats.caughtUp && stats.pending === 0 && stats.outbox === 0;
   }
 
   /** Deletes files of retired versions once no query holds them. */

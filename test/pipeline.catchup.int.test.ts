@@ -1,0 +1,42 @@
+import { describe, it, expect } from "vitest";
+import { resolve } from "node:path";
+import { DiscardPolicy } from "@nats-io/jetstream";
+import { TestEnv, waitFor } from "./support/env.js";
+import { deployModule, replayProcessor, outputOf } from "../src/processors/index.js";
+import { digestFile, readCheckpoint } from "../src/views/index.js";
+import type { OrderEvent } from "../examples/orders/generate.js";
+
+const stage = (n: string) => resolve(`examples/pipeline/${n}.ts`);
+const emits = (evs: OrderEvent[]) => evs.filter((e) => e.type === "order.placed" || e.type === "order.refunded").length;
+
+describe("a pipeline stage is caught up only when its upstream is", () => {
+  it("never lets a downstream --promote go live on half an upstream: it waits until the upstream's outbox is empty", async () => {
+    await using env = await TestEnv.start();
+    const first = await env.appendOrders(2000, 601);
+    await env.startWorker();
+    await deployModule(env.nc, env.spec, stage("order_facts"));
+    await env.waitForRecord("order_facts", (r) => r.live === 1);
+    await deployModule(env.nc, env.spec, stage("user_spend"));
+    await env.waitForRecord("user_spend", (r) => r.live === 1);
+    const out = outputOf(env.spec.stream, "order_facts", 1);
+    const spend = (v: number) => env.dataDir.viewFile("user_spend", v);
+    await waitFor(() => readCheckpoint(spend(1)) === emits(first), 20_000, "user_spend v1 read all of order_facts");
+
+    // The upstream's output refuses more for now: order_facts applies new events, its emits wait in the outbox.
+    await env.jsm.streams.update(out.stream, { max_msgs: emits(first), discard: DiscardPolicy.New });
+    const more = await env.appendOrders(3000, 602);
+    await waitFor(() => readCheckpoint(env.dataDir.viewFile("order_facts", 1)) === 5000, 20_000, "order_facts applied everything");
+    await replayProcessor(env.nc, env.spec, "user_spend", { from: "start", promote: true });
+    await waitFor(() => readCheckpoint(spend(2)) === emits(first), 20_000, "user_spend v2 read all the upstream has published");
+    await new Promise((r) => setTimeout(r, 1500));
+    const waiting = await env.waitForRecord("user_spend", () => true);
+    expect(waiting.live).toBe(1);
+    expect(waiting.versions["2"]!.state).toBe("building");
+
+    await env.jsm.streams.update(out.stream, { max_msgs: -1, discard: DiscardPolicy.Old });
+    const all = emits(first) + emits(more);
+    await env.waitForRecord("user_spend", (r) => r.live === 2, 20_000);
+    await waitFor(() => readCheckpoint(spend(1)) === all && readCheckpoint(spend(2)) === all, 20_000, "both at the full upstream");
+    expect(digestFile(spend(2)).digest).toBe(digestFile(spend(1)).digest);
+  });
+});
