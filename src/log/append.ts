@@ -38,18 +38,30 @@ export function parseEventLine(line: string, lineNo: number, opts: LineOptions):
   } catch (err) {
     throw new InputError(`${where}: invalid JSON (${(err as Error).message})`, { hint: "each line must be one JSON object; fix the line and run again — nothing was published", code: "BAD_EVENT" });
   }
-  if (!isObject(value)) throw new InputError(`${where}: not a JSON object`, { hint: "each line must be one JSON object; nothing was published", code: "BAD_EVENT" });
+  return checkEvent(value, where, opts);
+}
+
+/**
+ * Checks one parsed event — an envelope `{type, data, id?}`, or a data object when `opts.type` is set —
+ * and throws an InputError that starts with `where` ("line 3", "item 2"). Without an id of its own the
+ * event gets `defaultId`, else a random one.
+ */
+export function checkEvent(value: unknown, where: string, opts: LineOptions & { defaultId?: string }): OutgoingEvent {
+  if (!isObject(value)) throw new InputError(`${where}: not a JSON object`, { hint: "each event must be one JSON object; nothing was published", code: "BAD_EVENT" });
   let type = opts.type;
   let data: unknown = value;
   let id: string | undefined;
   let schemaVersion = opts.schemaVersion;
   if (type === undefined) {
     if (typeof value.type !== "string" || !("data" in value)) {
-      throw new InputError(`${where}: expected an envelope {"type": ..., "data": {...}}`, { hint: "pass the event type as an argument (`kappa append order.placed --file x.ndjson`) or write envelopes; nothing was published", code: "BAD_EVENT" });
+      throw new InputError(`${where}: expected an envelope {"type": ..., "data": {...}}`, { hint: "give the event type (`kappa append order.placed --file x.ndjson`, `POST /events/order.placed`) or write envelopes; nothing was published", code: "BAD_EVENT" });
     }
     type = value.type;
     data = value.data;
-    if (value.id !== undefined) id = String(value.id);
+    if (value.id !== undefined && value.id !== null) {
+      if (typeof value.id !== "string" && typeof value.id !== "number") throw new InputError(`${where}: id must be a string or a number`, { hint: "nothing was published", code: "BAD_EVENT" });
+      id = String(value.id);
+    }
     if (value.schemaVersion !== undefined) schemaVersion = checkSchemaVersion(value.schemaVersion, `${where}: schemaVersion`);
   }
   try {
@@ -61,16 +73,17 @@ export function parseEventLine(line: string, lineNo: number, opts: LineOptions):
     throw new InputError(`${where}: ${(err as InputError).message}`, { hint: (err as InputError).hint, code: "BAD_EVENT_TYPE" });
   }
   if (!isObject(data)) throw new InputError(`${where}: the event's data is not a JSON object`, { hint: "wrap values in an object, e.g. {\"value\": 3}; nothing was published", code: "BAD_EVENT" });
-  if (opts.idField) {
+  if (opts.idField && id === undefined) {
     const v = pick(data, opts.idField);
-    if (v === undefined || v === null || v === "") throw new InputError(`${where}: field ${opts.idField} (for --id-field) is missing`, { hint: "every line needs that field, or drop --id-field", code: "BAD_EVENT" });
+    if (v === undefined || v === null || v === "") throw new InputError(`${where}: field ${opts.idField} (for --id-field) is missing`, { hint: "every event needs that field, or drop --id-field", code: "BAD_EVENT" });
     id = String(v);
   }
+  if (id === "") throw new InputError(`${where}: the id is empty`, { hint: "give a non-empty id, or none; nothing was published", code: "BAD_EVENT" });
   const json = JSON.stringify(data);
   if (Buffer.byteLength(json) > opts.maxBytes) {
     throw new InputError(`${where}: event is ${Buffer.byteLength(json)} bytes, above the server's limit of ${opts.maxBytes}`, { hint: "split the event or store large payloads elsewhere and reference them; nothing was published", code: "EVENT_TOO_LARGE" });
   }
-  return { type, json, id: id ?? randomUUID(), ...(schemaVersion !== undefined && schemaVersion !== 1 ? { schemaVersion } : {}) };
+  return { type, json, id: id ?? opts.defaultId ?? randomUUID(), ...(schemaVersion !== undefined && schemaVersion !== 1 ? { schemaVersion } : {}) };
 }
 
 /** A schema version must be a positive integer; anything else is refused with the place it came from. */

@@ -7,6 +7,7 @@ export * from "./reader.js";
 export * from "./rawEvent.js";
 export * from "./publisher.js";
 export * from "./append.js";
+export * from "./atomicAppend.js";
 export * from "./pending.js";
 export * from "./server.js";
 export * from "./serverVersion.js";

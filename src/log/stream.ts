@@ -82,6 +82,8 @@ export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promis
     deny_purge: true,
     duplicate_window: nanos(spec.duplicateWindowMs ?? 120_000),
     num_replicas: spec.replicas ?? 1,
+    // All-or-nothing appends (`kappa serve --allow-append`) need atomic batches; older servers lack them.
+    ...(supportsAtomicBatches(nc) ? { allow_atomic: true } : {}),
   });
   return jsm;
 }
@@ -103,6 +105,30 @@ export async function replicasFor(nc: NatsConnection, stream: string, asked?: nu
     return info.config.num_replicas ?? 1;
   } catch {
     return 1;
+  }
+}
+
+/** True when the connected nats-server (2.12 or later) can store a batch of messages all-or-nothing. */
+export function supportsAtomicBatches(nc: NatsConnection): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(nc.info?.version ?? "");
+  return m !== null && (Number(m[1]) > 2 || (Number(m[1]) === 2 && Number(m[2]) >= 12));
+}
+
+/** Makes sure the stream accepts atomic batches, turning them on for a stream created without them. */
+export async function enableAtomicBatches(nc: NatsConnection, spec: StreamSpec): Promise<"already" | "enabled"> {
+  if (!supportsAtomicBatches(nc)) {
+    throw new KappaError("ATOMIC_UNSUPPORTED", `nats-server ${nc.info?.version ?? "?"} cannot store a batch all-or-nothing (2.12 or later can)`, {
+      hint: "upgrade nats-server (scripts/setup.sh provides a current one), or append with `kappa append`",
+    });
+  }
+  const jsm = await ensureStream(nc, spec);
+  try {
+    const info = await jsm.streams.info(spec.stream);
+    if (info.config.allow_atomic) return "already";
+    await jsm.streams.update(spec.stream, { ...info.config, allow_atomic: true });
+    return "enabled";
+  } catch (err) {
+    throw wrapJsError(err, spec.stream);
   }
 }
 

@@ -4,8 +4,9 @@ import { DEFAULT_MAX_BYTES } from "../../views/index.js";
 import { CliContext, type GlobalOptions } from "../context.js";
 import { positiveInt } from "../flags.js";
 import { startHttpServer } from "../http/index.js";
+import { appendOptions, appendSettings, type AppendFlags } from "./serveAppend.js";
 
-interface ServeFlags {
+interface ServeFlags extends AppendFlags {
   host: string;
   port: string;
   token?: string;
@@ -33,7 +34,7 @@ function interrupted(): Promise<string> {
 
 /** `kappa serve`: the HTTP server in the foreground until Ctrl-C. */
 export function registerServe(program: Command): void {
-  program
+  const serve = program
     .command("serve")
     .description("HTTP query API (read-your-writes, change streams), Prometheus metrics, health and a status page")
     .option("--host <address>", "address to bind; anything but loopback requires --token", "127.0.0.1")
@@ -45,7 +46,8 @@ export function registerServe(program: Command): void {
     .option("--query-queue <n>", "queries that may wait for a free process; beyond that: 503 with Retry-After", "64")
     .option("--max-result-bytes <n>", "cap on one answer's size in bytes (larger answers get RESULT_TOO_LARGE)", String(DEFAULT_MAX_BYTES))
     .option("--query-memory <bytes>", "SQLite memory cap of each query process (default: 256 MiB or 4x --max-result-bytes)")
-    .option("--max-event-streams <n>", "open change streams at most; beyond that: 503 with Retry-After", "100")
+    .option("--max-event-streams <n>", "open change streams at most; beyond that: 503 with Retry-After", "100");
+  appendOptions(serve)
     .action(async (flags: ServeFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
       // The global --tls-cert/--tls-key parse first; for serve they name the HTTPS certificate, not a NATS client one.
@@ -65,10 +67,11 @@ export function registerServe(program: Command): void {
         maxResultBytes: positiveInt("--max-result-bytes", flags.maxResultBytes),
         ...(flags.queryMemory !== undefined ? { queryMemoryBytes: positiveInt("--query-memory", flags.queryMemory) } : {}),
         maxEventStreams: positiveInt("--max-event-streams", flags.maxEventStreams),
+        append: appendSettings(flags),
         log: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${l}\n`),
       });
       const nats = server.health();
-      if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, http: server.url, auth: token ? "bearer" : "none", tls: tlsCert !== undefined, nats: nats.reachable ? "ok" : "unreachable" }) + "\n");
+      if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, http: server.url, auth: token ? "bearer" : "none", append: flags.allowAppend === true, tls: tlsCert !== undefined, nats: nats.reachable ? "ok" : "unreachable" }) + "\n");
       else if (!nats.reachable) process.stderr.write(`note: NATS is unreachable (${nats.error}); answering from the local catalog copy (${nats.source}) and reconnecting in the background\n`);
       if (!ctx.json) process.stderr.write(`kappa serve: ${server.url} (status page at ${server.url}/${token ? "?token=<token>" : ""}) — Ctrl-C stops\n`);
       const sig = await interrupted();

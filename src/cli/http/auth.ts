@@ -98,3 +98,20 @@ export function bearerAuth(token: string, opts: { secure?: boolean } = {}): (req
     });
   };
 }
+
+/**
+ * A preHandler for routes that write: only `Authorization: Bearer <token>` lets a request through — never
+ * the status page's cookie or `?token=`, so a page a browser visits cannot post events with the cookie.
+ */
+export function bearerHeaderOnly(token: string): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const expected = digest(token);
+  return async (req, reply) => {
+    const auth = req.headers.authorization;
+    const m = auth ? /^Bearer\s+(.+)$/i.exec(auth.trim()) : null;
+    if (m && sameToken(m[1]!, expected)) return;
+    reply.header("www-authenticate", 'Bearer realm="kappa"');
+    throw new HttpError(401, "UNAUTHORIZED", auth ? "the bearer token is wrong" : "writes need `Authorization: Bearer <token>`", {
+      hint: "send the --token given to `kappa serve --allow-append` as `Authorization: Bearer <token>` (cookies do not authorize writes)",
+    });
+  };
+}

@@ -156,6 +156,11 @@ export class LiveCatalog {
     return this.#stats.get(`${name}/${version}`);
   }
 
+  /** The NATS connection once one was made (it reconnects on its own), for routes that publish. */
+  get connection(): NatsConnection | undefined {
+    return this.#nc;
+  }
+
   /** The stream's last sequence, when NATS has answered at least once. */
   get logHead(): number | null {
     return this.#logHead;

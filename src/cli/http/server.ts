@@ -6,6 +6,7 @@ import { DEFAULT_MAX_BYTES, QueryPool } from "../../views/index.js";
 import type { CliContext } from "../context.js";
 import { assertSafeBind, bearerAuth, isLoopback, loopbackHostCheck } from "./auth.js";
 import { registerChanges } from "./changes.js";
+import { registerEvents, type AppendOptions } from "./events.js";
 import { CheckpointReader } from "./checkpoints.js";
 import { Semaphore, arrivals, type ServerDeps } from "./deps.js";
 import { bodyOf, statusOf } from "./errors.js";
@@ -55,6 +56,8 @@ export interface HttpServerOptions {
   statusIntervalMs?: number;
   /** Heartbeat comments on event streams (default 15 s). */
   heartbeatMs?: number;
+  /** `POST /events`: off unless `allow`; needs `token` even on loopback. */
+  append?: Partial<Omit<AppendOptions, "token" | "log" | "limits">> & { limits?: Partial<AppendOptions["limits"]> };
   /** Where to report server errors (500s). */
   log?: (line: string) => void;
 }
@@ -94,6 +97,11 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
   const port = opts.port ?? 7070;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new KappaError("BAD_PORT", `port ${port} is not a TCP port`, { hint: "use 1–65535, or 0 for a free one" });
   assertSafeBind(host, opts.token);
+  if (opts.append?.allow && !opts.token) {
+    throw new KappaError("TOKEN_REQUIRED", "--allow-append needs --token, also on loopback: any local process or web page could otherwise write to the log", {
+      hint: "pass --token <secret> (e.g. `openssl rand -hex 24`); producers send `Authorization: Bearer <secret>`",
+    });
+  }
 
   const catalog = await LiveCatalog.start(ctx, opts.nc);
   const checkpoints = new CheckpointReader();
@@ -135,10 +143,20 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     void reply.code(404).send({
       error: "NOT_FOUND",
       message: `no route ${req.method} ${req.url.split("?")[0]}`,
-      hint: "routes: GET /, /events/status, /views, /views/:processor, /views/:processor/queries/:name, /views/:processor/changes, /metrics, /healthz; POST /views/:processor/query (see docs/http.md)",
+      hint: "routes: GET /, /events/status, /views, /views/:processor, /views/:processor/queries/:name, /views/:processor/changes, /metrics, /healthz; POST /views/:processor/query, /events, /events/:type (see docs/http.md)",
     });
   });
   registerViews(app, deps);
+  registerEvents(app, deps, {
+    allow: opts.append?.allow === true,
+    ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.append?.idField ? { idField: opts.append.idField } : {}),
+    bodyLimit: opts.append?.bodyLimit ?? 1024 * 1024,
+    maxEvents: opts.append?.maxEvents ?? 1000,
+    ackTimeoutMs: opts.append?.ackTimeoutMs ?? 5000,
+    limits: { maxInFlight: 10_000, maxRequests: 32, ratePerSec: 0, ...opts.append?.limits },
+    ...(opts.log ? { log: opts.log } : {}),
+  });
   registerChanges(app, deps);
   registerMetrics(app, deps);
   registerHealth(app, deps);

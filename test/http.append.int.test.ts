@@ -1,0 +1,251 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { TestEnv, waitFor } from "./support/env.js";
+import { cliContext } from "./support/cli.js";
+import { eventDigest, readLog } from "./support/logRead.js";
+import { startHttpServer, type HttpServer } from "../src/cli/http/index.js";
+import { connectNats, type NatsServer } from "../src/log/index.js";
+
+const TOKEN = "append-test-token";
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+let env: TestEnv;
+let server: HttpServer;
+
+interface Answer {
+  status: number;
+  json: any;
+  headers: Headers;
+}
+
+async function post(base: string, path: string, body: unknown, headers: Record<string, string> = AUTH, contentType = "application/json"): Promise<Answer> {
+  const res = await fetch(base + path, { method: "POST", headers: { "content-type": contentType, ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  return { status: res.status, json: await res.json(), headers: res.headers };
+}
+
+const order = (id: string, amount = 1) => ({ type: "order.placed", id, data: { order: id, user: `u${id.length}`, amount } });
+
+async function lastSeq(): Promise<number> {
+  return (await env.jsm.streams.info(env.spec.stream)).state.last_seq;
+}
+
+beforeAll(async () => {
+  env = await TestEnv.start();
+  server = await startHttpServer(cliContext(env), { port: 0, token: TOKEN, append: { allow: true, limits: { maxRequests: 64 } } });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await env?.close();
+});
+
+describe("POST /events: events in over HTTP", () => {
+  it("refuses to take writes without a token, also on loopback, and refuses writes when not allowed", async () => {
+    await expect(startHttpServer(cliContext(env), { port: 0, append: { allow: true } })).rejects.toMatchObject({ code: "TOKEN_REQUIRED" });
+    const none = await post(server.url, "/events", [order("x")], {});
+    expect(none.status).toBe(401);
+    expect(none.json.error).toBe("UNAUTHORIZED");
+    // The status page's cookie authorizes reads, never writes.
+    const cookie = await post(server.url, "/events", [order("x")], { cookie: `kappa_token=${TOKEN}` });
+    expect(cookie.status).toBe(401);
+    await using readOnly = await startHttpServer(cliContext(env), { port: 0 });
+    const off = await post(readOnly.url, "/events", [order("x")], {});
+    expect(off.status).toBe(403);
+    expect(off.json.hint).toMatch(/--allow-append/);
+  });
+
+  it("answers each event's sequence, in request order, and stores them in that order", async () => {
+    const before = await lastSeq();
+    const r = await post(server.url, "/events", [order("a1", 5), order("a2", 6), { type: "user.signed_up", data: { user: "u9" } }]);
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ count: 3, stored: 3, duplicates: 0, seqs: [before + 1, before + 2, before + 3] });
+    const log = (await readLog(env.nc, env.spec)).filter((e) => e.seq > before);
+    expect(log.map((e) => [e.seq, e.type, e.id])).toEqual([
+      [before + 1, "order.placed", "a1"],
+      [before + 2, "order.placed", "a2"],
+      [before + 3, "user.signed_up", log[2]!.id],
+    ]);
+    expect(JSON.parse(log[0]!.data)).toEqual({ order: "a1", user: "u2", amount: 5 });
+  });
+
+  it("stores nothing twice on a retry: same ids, an overlapping request, an Idempotency-Key", async () => {
+    const first = await post(server.url, "/events", [order("b1"), order("b2")]);
+    const retry = await post(server.url, "/events", [order("b1"), order("b2")]);
+    expect(retry.status).toBe(200);
+    expect(retry.json).toMatchObject({ count: 2, stored: 0, duplicates: 2, seqs: first.json.seqs, duplicateItems: [0, 1] });
+    const overlap = await post(server.url, "/events", [order("b2"), order("b3"), order("b3")]);
+    expect(overlap.json).toMatchObject({ count: 3, stored: 1, duplicates: 2, duplicateItems: [0, 2] });
+    expect(overlap.json.seqs[0]).toBe(first.json.seqs[1]);
+    expect(overlap.json.seqs[2]).toBe(overlap.json.seqs[1]);
+    const key = { ...AUTH, "idempotency-key": "req-77" };
+    const k1 = await post(server.url, "/events/page.viewed", [{ page: "/" }, { page: "/a" }], key);
+    const k2 = await post(server.url, "/events/page.viewed", [{ page: "/" }, { page: "/a" }], key);
+    expect(k1.json.stored).toBe(2);
+    expect(k2.json).toMatchObject({ stored: 0, duplicates: 2, seqs: k1.json.seqs });
+    const log = await readLog(env.nc, env.spec);
+    for (const id of ["b1", "b2", "b3", "req-77:0", "req-77:1"]) expect(log.filter((e) => e.id === id)).toHaveLength(1);
+  });
+
+  it("takes NDJSON and data objects of one type, with ids from --id-field", async () => {
+    await using byField = await startHttpServer(cliContext(env), { port: 0, token: TOKEN, append: { allow: true, idField: "order" } });
+    const body = '{"order": "n1", "amount": 3}\n\n{"order": "n2", "amount": 4}\n';
+    const r = await post(byField.url, "/events/order.placed", body, AUTH, "application/x-ndjson");
+    expect(r.status).toBe(200);
+    expect(r.json.stored).toBe(2);
+    const again = await post(byField.url, "/events/order.placed", body, AUTH, "application/x-ndjson");
+    expect(again.json).toMatchObject({ stored: 0, duplicates: 2, seqs: r.json.seqs });
+    const log = await readLog(env.nc, env.spec);
+    expect(log.filter((e) => e.id === "n1" || e.id === "n2").map((e) => e.type)).toEqual(["order.placed", "order.placed"]);
+  });
+
+  it("names a malformed item by its index and publishes nothing of the request", async () => {
+    const before = await lastSeq();
+    const r = await post(server.url, "/events", [order("m1"), order("m2"), { type: "order.placed", id: "m3" }, order("m4"), { type: "bad type!", data: {} }]);
+    expect(r.status).toBe(400);
+    expect(r.json.invalid).toBe(2);
+    expect(r.json.errors.map((e: { index: number }) => e.index)).toEqual([2, 4]);
+    expect(r.json.message).toMatch(/item 2: expected an envelope/);
+    expect(r.json.hint).toMatch(/nothing of it was published/);
+    const nd = await post(server.url, "/events/order.placed", '{"order": "m5"}\n{not json\n', AUTH, "application/x-ndjson");
+    expect(nd.status).toBe(400);
+    expect(nd.json.errors[0]).toMatchObject({ index: 1, line: 2, error: "BAD_EVENT" });
+    const empty = await post(server.url, "/events", []);
+    expect(empty.status).toBe(400);
+    expect(empty.json.error).toBe("NO_EVENTS");
+    const tooBig = await post(server.url, "/events", "x".repeat(2 * 1024 * 1024), AUTH, "application/x-ndjson");
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.json.hint).toMatch(/--append-body-limit/);
+    expect(await lastSeq()).toBe(before);
+  });
+
+  it("answers 429 with Retry-After beyond the rate limit, and beyond the publishes in flight", async () => {
+    await using limited = await startHttpServer(cliContext(env), { port: 0, token: TOKEN, append: { allow: true, maxEvents: 10, limits: { ratePerSec: 1 } } });
+    const ten = Array.from({ length: 10 }, (_, i) => order(`r${i}`));
+    expect((await post(limited.url, "/events", ten)).status).toBe(200);
+    const over = await post(limited.url, "/events", ten.slice(0, 5));
+    expect(over.status).toBe(429);
+    expect(over.json.error).toBe("RATE_LIMITED");
+    expect(Number(over.headers.get("retry-after"))).toBeGreaterThanOrEqual(3);
+
+    await using narrow = await startHttpServer(cliContext(env), { port: 0, token: TOKEN, append: { allow: true, limits: { maxRequests: 1 } } });
+    // A paused NATS holds the first request in flight; the second finds no room.
+    process.kill(env.server.pid, "SIGSTOP");
+    try {
+      const slow = post(narrow.url, "/events", [order("s1"), order("s2")]);
+      await new Promise((r) => setTimeout(r, 200));
+      const busy = await post(narrow.url, "/events", [order("s3")]);
+      expect(busy.status).toBe(429);
+      expect(busy.json.error).toBe("APPEND_BUSY");
+      expect(busy.headers.get("retry-after")).toBe("1");
+      process.kill(env.server.pid, "SIGCONT");
+      expect((await slow).status).toBe(200);
+    } finally {
+      process.kill(env.server.pid, "SIGCONT");
+    }
+  });
+
+  it("stores every event exactly once with concurrent posters that retry (content digest)", async () => {
+    const before = await lastSeq();
+    const posters = 6;
+    const requests: { type: string; id: string; data: Record<string, unknown> }[][] = [];
+    for (let p = 0; p < posters; p++) {
+      for (let q = 0; q < 8; q++) requests.push(Array.from({ length: 25 }, (_, k) => ({ type: k % 3 ? "order.placed" : "order.paid", id: `c${p}-${q}-${k}`, data: { poster: p, req: q, k, amount: k * 7 } })));
+    }
+    // Every poster sends its own requests, retries some at once, and re-sends a neighbour's (overlapping retries).
+    const answers = await Promise.all(
+      Array.from({ length: posters }, async (_, p) => {
+        const mine = requests.slice(p * 8, p * 8 + 8);
+        const theirs = requests.slice(((p + 1) % posters) * 8, ((p + 1) % posters) * 8 + 4);
+        const out: Answer[] = [];
+        for (const req of [...mine, ...theirs]) {
+          const sends = [post(server.url, "/events", req)];
+          if (req[0]!.data.req === p % 8) sends.push(post(server.url, "/events", req));
+          out.push(...(await Promise.all(sends)));
+        }
+        for (const req of mine.slice(0, 3)) out.push(await post(server.url, "/events", req));
+        return out;
+      }),
+    );
+    for (const a of answers.flat()) expect(a.status, JSON.stringify(a.json)).toBe(200);
+    const log = (await readLog(env.nc, env.spec)).filter((e) => e.seq > before);
+    const expected = requests.flat().map((e) => ({ type: e.type, id: e.id, data: JSON.stringify(e.data) }));
+    expect(log).toHaveLength(expected.length);
+    expect(eventDigest(log)).toBe(eventDigest(expected));
+    // Every answer's sequences point at the events it carried.
+    const bySeq = new Map(log.map((e) => [e.seq, e.id]));
+    for (const a of answers.flat()) for (const s of a.json.seqs as number[]) expect(bySeq.get(s)).toMatch(/^c\d/);
+  });
+});
+
+describe("POST /events while NATS dies", () => {
+  it("answers 503 with Retry-After and leaves no request half-stored; retries complete it exactly once", async () => {
+    await using own = await TestEnv.start();
+    await using srv = await startHttpServer(cliContext(own), { port: 0, token: TOKEN, append: { allow: true, ackTimeoutMs: 1500, limits: { maxRequests: 48 } } });
+    const requests = Array.from({ length: 40 }, (_, q) => Array.from({ length: 200 }, (_, k) => ({ type: "order.placed", id: `k${q}-${k}`, data: { q, k, pad: "p".repeat(200) } })));
+    // Four posters send back to back; NATS is killed once five requests are stored, with the others in flight.
+    let done = 0;
+    let inFlightAtKill = -1;
+    const inFlight = new Set<number>();
+    let killed: Promise<void> | undefined;
+    const answers: Answer[] = new Array(requests.length);
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, p) => {
+        for (let q = p; q < requests.length; q += 4) {
+          inFlight.add(q);
+          const a = await post(srv.url, "/events", requests[q]!);
+          inFlight.delete(q);
+          answers[q] = a;
+          if (a.status === 200 && ++done === 5) {
+            inFlightAtKill = inFlight.size;
+            killed = own.server.kill();
+          }
+        }
+      }),
+    );
+    await killed;
+    expect(inFlightAtKill).toBeGreaterThan(0);
+    const codes = new Set(answers.map((a) => a.status));
+    // 429 (too many in flight) stores nothing either; the retries below take those requests too.
+    expect([...codes].every((c) => c === 200 || c === 429 || c === 503), JSON.stringify(answers.map((a) => a.json.error))).toBe(true);
+    const failed = answers.flatMap((a, q) => (a.status === 503 ? [q] : []));
+    expect(failed.length).toBeGreaterThan(0);
+    for (const q of failed) expect(Number(answers[q]!.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+
+    let restarted: NatsServer | undefined;
+    try {
+      restarted = await own.server.restart();
+      const nc = await connectNats({ url: restarted.url });
+      try {
+        const check = async () => {
+          const log = await readLog(nc, own.spec);
+          const per = new Map<number, number>();
+          for (const e of log) {
+            const q = Number(/^k(\d+)-/.exec(e.id)![1]);
+            per.set(q, (per.get(q) ?? 0) + 1);
+          }
+          return { log, per };
+        };
+        const after = await check();
+        // All or nothing: each request is in the log whole or not at all; every 200 is there whole.
+        for (const [q, n] of after.per) expect(n, `request ${q}`).toBe(200);
+        answers.forEach((a, q) => a.status === 200 && expect(after.per.get(q)).toBe(200));
+        // Retrying every request after the outage stores each event exactly once.
+        await waitFor(() => srv.health().reachable, 20_000, "the server to reconnect");
+        for (const req of requests) {
+          const r = await waitFor(async () => {
+            const x = await post(srv.url, "/events", req);
+            return x.status === 200 ? x : undefined;
+          }, 20_000, "a retry to succeed");
+          expect(r.json.count).toBe(200);
+        }
+        const final = await check();
+        expect(final.log).toHaveLength(40 * 200);
+        const expected = requests.flat().map((e) => ({ type: e.type, id: e.id, data: JSON.stringify(e.data) }));
+        expect(eventDigest(final.log)).toBe(eventDigest(expected));
+      } finally {
+        await nc.close();
+      }
+    } finally {
+      await restarted?.kill();
+    }
+  }, 90_000);
+});
