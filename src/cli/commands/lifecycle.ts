@@ -12,7 +12,8 @@ export async function runPromote(ctx: CliContext, name: string, version: number,
   const catalog = await Catalog.open(nc, ctx.spec.stream, ctx.spec.replicas);
   const rec = await catalog.require(name);
   const v = versionOf(rec, version);
-  if (!opts.force) {
+  // A frozen version lags by design: promote() refuses it without --force, and says why.
+  if (!opts.force && v.untilSeq === undefined) {
     const maxLag = opts.maxLag ?? 0;
     const lag = v.state === "building" ? null : await lagNow(ctx, catalog, name, v);
     if (lag === null || lag > maxLag) {
