@@ -59,7 +59,7 @@ describe("time travel: frozen versions", () => {
     expect(digestFile(env.dataDir.viewFile("orders_by_user", again.version.version)).digest).toBe(d2);
   });
 
-  it("--as-of builds a frozen version once, then reuses it; --no-build refuses; diff compares it with the live one", async () => {
+  it("--as-of builds a frozen version once (also when two queries race), then reuses it; --no-build refuses; diff compares it with the live one", async () => {
     await using env = await TestEnv.start();
     const events = await env.appendOrders(1200, 41);
     await env.startWorker();
@@ -68,8 +68,10 @@ describe("time travel: frozen versions", () => {
     const ctx = cliContext(env);
     try {
       await expect(frozenVersionAsOf(ctx, "orders_by_user", "700", { build: false, quiet: true })).rejects.toMatchObject({ code: "NO_FROZEN_VERSION" });
-      const first = await frozenVersionAsOf(ctx, "orders_by_user", "700", { build: true, quiet: true });
-      expect(first).toMatchObject({ version: 2, seq: 700, built: true });
+      // Two queries asking at once build one version between them.
+      const [first, racer] = await Promise.all([0, 1].map(() => frozenVersionAsOf(ctx, "orders_by_user", "700", { build: true, quiet: true })));
+      expect([first, racer].map((a) => [a!.version, a!.seq])).toEqual([[2, 700], [2, 700]]);
+      expect([first!.built, racer!.built].sort()).toEqual([false, true]);
       await env.appendOrders(300, 42);
       const again = await frozenVersionAsOf(ctx, "orders_by_user", "700", { build: false, quiet: true });
       expect(again).toEqual({ version: 2, seq: 700, built: false });

@@ -35,7 +35,7 @@ export async function frozenVersionAsOf(ctx: CliContext, processor: string, offs
       });
     }
     if (!opts.quiet) process.stderr.write(`${processor}: no version as of seq ${untilSeq} yet — building one from the start of the log\n`);
-    const r = await replayProcessor(nc, ctx.spec, processor, { from: "start", until: String(untilSeq), codeOf: basisNo });
+    const r = await replayProcessor(nc, ctx.spec, processor, { from: "start", until: String(untilSeq), codeOf: basisNo, reuse: true });
     found = r.version;
     built = !r.unchanged;
   }

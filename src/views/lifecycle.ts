@@ -16,13 +16,14 @@ export interface Registered {
 
 const ACTIVE = new Set(["building", "caught-up", "live"]);
 
-/** Registers a new version (deploy or replay). A deploy of code already running from the same offset changes nothing. */
-export async function registerVersion(catalog: Catalog, name: string, nv: NewVersion, action: "deploy" | "replay"): Promise<Registered> {
+/** Registers a new version (deploy or replay). A deploy of code already running from the same offsets changes nothing (a replay too, with `reuse`). */
+export async function registerVersion(catalog: Catalog, name: string, nv: NewVersion, action: "deploy" | "replay", opts: { reuse?: boolean } = {}): Promise<Registered> {
   let unchanged: VersionRecord | undefined;
   let created: VersionRecord | undefined;
   const record = await catalog.mutate(name, (cur) => {
     const rec = cur ?? newProcessorRecord(name);
-    unchanged = action === "deploy"
+    // `reuse`: a replay that an equal active version already answers (two `query --as-of` racing build one).
+    unchanged = action === "deploy" || opts.reuse
       ? Object.values(rec.versions).find((v) => ACTIVE.has(v.state) && v.codeHash === nv.codeHash && v.from === nv.from && v.untilSeq === nv.untilSeq && sameSource(v.source, nv.source))
       : undefined;
     if (unchanged) return rec;
