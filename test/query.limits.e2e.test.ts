@@ -1,9 +1,12 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { TestEnv } from "./support/env.js";
 import { ServeProcess, descendants, treeCpuSeconds } from "./support/serve.js";
+import { DevProcess } from "./support/dev.js";
+import { kappa } from "./support/cli.js";
+import { tmpdir } from "node:os";
 import { deployModule } from "../src/processors/index.js";
 import { digestFile } from "../src/views/index.js";
 
@@ -78,6 +81,9 @@ describe("queries that cannot hurt: kappa serve and the CLI", () => {
     const ok = await query({ sql: "SELECT count(*) AS n FROM totals" });
     expect(ok.status).toBe(200);
     expect(ok.json.rows[0].n).toBeGreaterThan(0);
+    const metrics = await (await fetch(`${serve.url}/metrics`)).text();
+    expect(metrics).toMatch(/^kappa_query_killed_total [1-9]/m);
+    expect(metrics).toMatch(/^kappa_query_processes_busy 0/m);
   });
 
   it("counts the timeout from arrival, queue included, and answers 503 with Retry-After when the queue is full", async () => {
@@ -149,4 +155,24 @@ describe("queries that cannot hurt: kappa serve and the CLI", () => {
     const served = new Set(descendants(serve.pid));
     expect(queryProcesses().filter((pid) => !served.has(pid))).toEqual([]);
   });
+});
+
+describe("queries that cannot hurt: kappa dev", () => {
+  it("kills a runaway query at its timeout: dev's CPU time (worker, server and children, from /proc) stops growing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kappa-dev-limits-"));
+    const dataDir = join(dir, ".kappa");
+    try {
+      await using dev = await DevProcess.start(dataDir, ["--query-processes", "1"]);
+      expect(kappa(["--data-dir", dataDir, "deploy", V1, "--wait"]).code).toBe(0);
+      const r = await query({ sql: RUNAWAY, timeoutMs: 1000 }, dev.http!);
+      expect(r.json).toMatchObject({ error: "QUERY_TIMEOUT", message: "query stopped after 1000 ms" });
+      await sleep(1000);
+      const a = treeCpuSeconds(dev.child.pid!);
+      await sleep(1500);
+      expect(treeCpuSeconds(dev.child.pid!) - a).toBeLessThan(0.3);
+      expect((await query({ sql: "SELECT 1 AS x" }, dev.http!)).json.rows).toEqual([{ x: 1 }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

