@@ -69,7 +69,9 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
       const stats: VersionStats | null = catalog && v.state !== "retired" ? await catalog.stats(rec.name, v.version).catch(() => null) : null;
       const checkpoint = stats?.checkpoint ?? (v.state === "retired" ? null : readCheckpoint(ctx.dataDir.viewFile(rec.name, v.version)));
       const logHead = v.source ? stats?.logHead ?? null : head ?? stats?.logHead ?? null;
-      const lag = stats ? stats.pending : checkpoint !== null && logHead !== null ? Math.max(0, logHead - checkpoint) : null;
+      // A frozen version owes nothing past its --until.
+      const owed = logHead !== null && v.untilSeq !== undefined ? Math.min(logHead, v.untilSeq) : logHead;
+      const lag = stats ? stats.pending : checkpoint !== null && owed !== null ? Math.max(0, owed - checkpoint) : null;
       const eps = stats?.eventsPerSec ?? null;
       let up = v.source ? byName.get(v.source.processor) : undefined;
       if (v.source && !up && catalog) {

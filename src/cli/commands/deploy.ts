@@ -8,6 +8,7 @@ import { waitForVersion } from "../wait.js";
 
 interface DeployFlags {
   from?: string;
+  schemaCheck?: boolean;
   until?: string;
   promote?: boolean;
   wait?: boolean;
@@ -59,10 +60,11 @@ export function registerDeploy(program: Command): void {
     .option("--promote", "swap it in as soon as it has caught up")
     .option("--wait", "show progress and return when caught up (non-zero if it fails)")
     .option("--timeout <seconds>", "give up waiting after this long")
+    .option("--no-schema-check", "skip the scan for schema versions without an upcaster (it reads the log from --from)")
     .action(async (module: string, flags: DeployFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {
-        const r = await deployModule(await ctx.nats(), ctx.spec, module, { from: flags.from ?? "start", promote: flags.promote === true, checkSchemas: true, ...(flags.until !== undefined ? { until: flags.until } : {}) });
+        const r = await deployModule(await ctx.nats(), ctx.spec, module, { from: flags.from ?? "start", promote: flags.promote === true, checkSchemas: flags.schemaCheck !== false, ...(flags.until !== undefined ? { until: flags.until } : {}) });
         await finish(ctx, r, flags);
       } finally {
         await ctx.close();
