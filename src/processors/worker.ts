@@ -1,9 +1,9 @@
-import { existsSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { messageOf } from "../errors.js";
 import { ensureStream, type BatchLimits, type StreamSpec } from "../log/index.js";
-import { Catalog, DataDir, hasReaders, markCaughtUp, markFailed, updateCatalogCache, type ProcessorRecord, type VersionRecord } from "../views/index.js";
+import { Catalog, DataDir, deleteUnread, hasLeaseFile, markCaughtUp, markFailed, updateCatalogCache, type ProcessorRecord, type VersionRecord } from "../views/index.js";
 import { CodeStore } from "./codeStore.js";
 import { loadProcessor } from "./load.js";
 import { VersionRunner, type InputSpec } from "./runner.js";
@@ -21,6 +21,8 @@ export interface WorkerOptions {
   busyTimeoutMs?: number;
   /** One line per notable thing (deploys seen, catch-ups, failures, retries). */
   log?: (line: string) => void;
+  /** How often retired versions' files are looked at for deletion (default 1000 ms). */
+  sweepMs?: number;
   /** The data dir's lock, already taken by the caller (`kappa dev` takes it before anything else); the worker then leaves releasing it to the caller. */
   lock?: WorkerLock;
 }
@@ -36,6 +38,7 @@ export class Worker {
   #queue: Promise<void> = Promise.resolve();
   #stopWatch: (() => void) | undefined;
   #cleanup: NodeJS.Timeout | undefined;
+  readonly #waitingForReaders = new Set<string>();
   #stats: StatsReporter | undefined;
   #closed = false;
 
@@ -71,7 +74,7 @@ export class Worker {
     await this.#queue;
     const watch = await this.catalog.watch((r) => this.#enqueue(r));
     this.#stopWatch = watch.stop;
-    this.#cleanup = setInterval(() => this.#deleteRetired(), 1000);
+    this.#cleanup = setInterval(() => this.#deleteRetired(), this.opts.sweepMs ?? 1000);
     void this.#watchConnection();
     this.#stats = new StatsReporter(this.catalog, this.jsm, this.runners, (m) => this.#log(m));
   }
@@ -189,15 +192,26 @@ export class Worker {
     return stats !== null && stats.caughtUp && stats.pending === 0 && stats.outbox === 0;
   }
 
-  /** Deletes files of retired versions once no query holds them. */
+  /** Deletes files of retired versions once no query holds them (see views/leases.ts); says once when a reader makes it wait. */
   #deleteRetired(): void {
     for (const rec of this.#records.values()) {
       for (const v of Object.values(rec.versions)) {
-        if (v.state !== "retired" || this.runners.has(`${rec.name}/${v.version}`)) continue;
+        const key = `${rec.name}/${v.version}`;
+        if (v.state !== "retired" || this.runners.has(key)) continue;
         const file = this.opts.dataDir.viewFile(rec.name, v.version);
-        if (!existsSync(file) || hasReaders(this.opts.dataDir.viewsOf(rec.name), v.version)) continue;
-        for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
-        this.#log(`${rec.name}/${v.version}: retired, file deleted`);
+        const dir = this.opts.dataDir.viewsOf(rec.name);
+        if (!existsSync(file) && !hasLeaseFile(dir, v.version)) continue;
+        try {
+          if (deleteUnread(dir, v.version, [file, `${file}-wal`, `${file}-shm`])) {
+            this.#waitingForReaders.delete(key);
+            this.#log(`${key}: retired, file deleted`);
+          } else if (!this.#waitingForReaders.has(key)) {
+            this.#waitingForReaders.add(key);
+            this.#log(`${key}: retired; a query still reads it — the file goes when it is done`);
+          }
+        } catch (err) {
+          this.#log(`${key}: cannot delete the retired file yet: ${messageOf(err)}`);
+        }
       }
     }
   }

@@ -1,22 +1,54 @@
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { KappaError } from "../errors.js";
+import { trySharedLock, tryExclusiveLock } from "./fileLock.js";
 
-/** Reader leases: a file per open query, so a retired view file is deleted only when nobody reads it. */
-function leaseDir(viewsDir: string): string {
-  return join(viewsDir, ".readers");
+/**
+ * Reader leases. A query holds a shared lock on its version's lease file from before it opens the view
+ * file until it is done; the worker deletes a retired version's files only while holding the exclusive
+ * lock on that lease file. The kernel arbitrates both, across processes, PID namespaces and PID reuse
+ * (a dead reader's lock is gone with it), and there is no gap between "nobody reads" and the delete.
+ */
+function leaseFile(viewsDir: string, version: number): string {
+  return join(viewsDir, ".readers", `v${version}.lock`);
 }
 
-/** Takes a lease on one version; call the returned function to release it. */
+/** How long a reader waits for a deleter that holds the lease file (it holds it only while it removes files). */
+const READER_WAIT_MS = 5000;
+
+/** Takes a reader lease on one version; call the returned function to release it. */
 export function takeLease(viewsDir: string, version: number): () => void {
-  const dir = leaseDir(viewsDir);
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `v${version}.${process.pid}.${randomBytes(4).toString("hex")}`);
-  writeFileSync(file, "");
-  return () => rmSync(file, { force: true });
+  const lock = trySharedLock(leaseFile(viewsDir, version), READER_WAIT_MS);
+  if (!lock) {
+    throw new KappaError("LEASE_BUSY", `could not take a reader lease on v${version} within ${READER_WAIT_MS} ms`, { hint: "the worker is deleting this version's files; query again" });
+  }
+  return () => lock.release();
 }
 
-/** True when a process with this PID exists (EPERM: it exists but is not ours). */
+/**
+ * Deletes `files` of one version if no reader holds a lease on it, in one step under the exclusive lock;
+ * false (nothing deleted) while a reader holds one. The lease file goes too.
+ */
+export function deleteUnread(viewsDir: string, version: number, files: string[]): boolean {
+  const path = leaseFile(viewsDir, version);
+  const lock = tryExclusiveLock(path);
+  if (!lock) return false;
+  try {
+    for (const f of files) rmSync(f, { force: true });
+    // A reader that opened the lease file before this unlink and locks it afterwards finds the view file gone.
+    rmSync(path, { force: true });
+  } finally {
+    lock.release();
+  }
+  return true;
+}
+
+/** True when this version has a lease file (a reader holds or held a lease since the last delete). */
+export function hasLeaseFile(viewsDir: string, version: number): boolean {
+  return existsSync(leaseFile(viewsDir, version));
+}
+
+/** True when a process with this PID exists (EPERM: it exists but is not ours). For messages and tests only: never to decide who holds what. */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -24,22 +56,4 @@ export function processAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
-}
-
-/** True when a live process holds a lease on the version; leases of dead processes are removed. */
-export function hasReaders(viewsDir: string, version: number): boolean {
-  let names: string[];
-  try {
-    names = readdirSync(leaseDir(viewsDir));
-  } catch {
-    return false;
-  }
-  let held = false;
-  for (const n of names) {
-    const [v, pid] = n.split(".");
-    if (v !== `v${version}`) continue;
-    if (processAlive(Number(pid))) held = true;
-    else rmSync(join(leaseDir(viewsDir), n), { force: true });
-  }
-  return held;
 }

@@ -86,9 +86,10 @@ export async function queryView(dataDir: DataDir, records: RecordSource, pool: Q
     const current = attempt === 0 ? rec : (await records(req.processor)) ?? rec;
     const version = targetVersion(current, req.version);
     const path = dataDir.viewFile(req.processor, version);
-    if (req.minSeq !== undefined) await waitForSeq(path, req.minSeq, deadline);
+    // The lease before the first look at the file: from here until release the worker cannot delete it.
     const release = takeLease(dataDir.viewsOf(req.processor), version);
     try {
+      if (req.minSeq !== undefined) await waitForSeq(path, req.minSeq, deadline);
       if (!existsSync(path)) {
         // The version was retired between resolving and opening: resolve again (at most twice).
         if (attempt < 2 && req.version === undefined) continue;
