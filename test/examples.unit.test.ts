@@ -95,7 +95,7 @@ describe("kappa/testing itself", () => {
       schema: [],
       on: { "bad.thing": () => { throw new Error("no thanks"); }, "ok.thing": () => {} },
     });
-    await expect(spec.given([{ type: "ok.thing", data: {} }]).when([{ type: "bad.thing", data: {} }]).then({})).rejects.toThrow(/throws threw on event 2 \(bad\.thing\): no thanks/);
+    await expect(spec.given([{ type: "ok.thing", data: {} }]).when([{ type: "bad.thing", data: {} }]).then({})).rejects.toThrow(/event 2 \(bad\.thing\) of the spec failed: throws threw: no thanks/);
     await spec.given().when([{ type: "bad.thing", data: {} }]).thenFails("no thanks");
     await expect(spec.given().when([{ type: "ok.thing", data: {} }]).thenFails("x")).rejects.toThrow(/every event applied/);
   });

@@ -3,7 +3,9 @@ import { KappaError, InputError, NotFoundError } from "../src/errors.js";
 import { QueryTimeoutError } from "../src/views/index.js";
 import { assertSafeBind, isLoopback } from "../src/cli/http/auth.js";
 import { bodyOf, statusOf } from "../src/cli/http/errors.js";
-import { STATUS_PAGE } from "../src/cli/http/statusPage.js";
+import { pageFile } from "../src/cli/http/assets.js";
+import { CheckpointRates } from "../src/cli/http/rates.js";
+import { agreedHead } from "../src/cli/http/snapshot.js";
 import { CONTROL_KEYS, paramValue, queryBody, queryControls, queryStringParams } from "../src/cli/http/params.js";
 
 const LIMITS = { defaultLimit: 10_000, maxLimit: 100_000, defaultTimeoutMs: 5000, maxTimeoutMs: 60_000, maxBytes: 1 << 20 };
@@ -81,10 +83,30 @@ describe("errors as HTTP", () => {
 });
 
 describe("the status page", () => {
-  it("carries a script that parses (checked without a browser too)", () => {
-    const script = /<script>([\s\S]*)<\/script>/.exec(STATUS_PAGE)?.[1];
-    expect(script).toBeTruthy();
-    expect(() => new Function(script!)).not.toThrow();
-    expect(STATUS_PAGE).toMatch(/new EventSource\("events\/status"\)/);
+  it("carries a script that parses (checked without a browser too), and loads only its own assets", () => {
+    expect(() => new Function(pageFile("status.js"))).not.toThrow();
+    expect(pageFile("status.js")).toMatch(/new EventSource\("events\/status"\)/);
+    const html = pageFile("status.html");
+    const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+    expect(refs.sort()).toEqual(["assets/status.css", "assets/status.js", "assets/uPlot.iife.min.js", "assets/uPlot.min.css"]);
+    for (const r of refs) expect(pageFile(r!.slice("assets/".length)).length).toBeGreaterThan(100);
+  });
+});
+
+describe("numbers that agree", () => {
+  it("never shows a log head below a checkpoint read later", () => {
+    expect(agreedHead([100, 90], 120)).toBe(120);
+    expect(agreedHead([100, null], 80)).toBe(100);
+    expect(agreedHead([null, undefined], 5)).toBeNull();
+  });
+
+  it("measures how fast a checkpoint moves, over seconds, and starts over on a rebuilt file", () => {
+    const r = new CheckpointRates();
+    expect(r.observe("p/1", 0, 0)).toBeNull();
+    expect(r.observe("p/1", 500, 1000)).toBe(500);
+    expect(r.observe("p/1", 500, 1100)).toBe(500); // too soon for a new reading: the last one stands
+    expect(r.observe("p/1", 503, 2000)).toBe(252);
+    expect(r.observe("p/1", 503, 9000)).toBe(0); // nothing moved for more than the window
+    expect(r.observe("p/1", 10, 9500)).toBeNull(); // a smaller checkpoint: a new file
   });
 });

@@ -26,7 +26,7 @@ describe("poison events and bad code", () => {
     const err = await waitForVersion(cat, "orders_by_user", bad.version.version, { quiet: true }).catch((e: Error) => e);
     const firstBig = events.findIndex((e) => e.type === "order.placed" && (e.data as { amount: number }).amount > 190);
     expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toBe(`orders_by_user v2 failed at event ${firstBig + 1} (order.placed): orders_by_user threw on event ${firstBig + 1} (order.placed): amount too large: ${(events[firstBig]!.data as { amount: number }).amount}`);
+    expect((err as Error).message).toBe(`orders_by_user v2 failed at event ${firstBig + 1} (order.placed): orders_by_user threw: amount too large: ${(events[firstBig]!.data as { amount: number }).amount}`);
     const rec = (await cat.get("orders_by_user"))!.record;
     expect(rec.versions["2"]!.state).toBe("failed");
     expect(rec.versions["2"]!.error).toMatchObject({ seq: firstBig + 1, type: "order.placed" });
@@ -72,7 +72,7 @@ describe("poison events and bad code", () => {
     const halt = await deployModule(env.nc, env.spec, V1);
     const cat = await env.catalog();
     const err = (await waitForVersion(cat, "orders_by_user", halt.version.version, { quiet: true }).catch((e: Error) => e)) as Error;
-    expect(err.message).toMatch(/failed at event 101 \(order\.placed\): event 101 \(order\.placed\) is not valid JSON — another client may have published it/);
+    expect(err.message).toMatch(/failed at event 101 \(order\.placed\): not valid JSON — another client may have published it/);
     const skip = await deployModule(env.nc, env.spec, throwingOrders(1e9, "skip"));
     await env.waitForRecord("orders_by_user", (r) => r.versions[String(skip.version.version)]!.state === "live");
     const file = env.dataDir.viewFile("orders_by_user", skip.version.version);

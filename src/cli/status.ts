@@ -3,6 +3,7 @@ import { messageOf } from "../errors.js";
 import { logInfo } from "../log/index.js";
 import { Catalog, readCatalogCache, readCheckpoint, type ProcessorRecord, type VersionStats, type VersionState } from "../views/index.js";
 import type { CliContext } from "./context.js";
+import { agreedHead } from "./http/snapshot.js";
 
 /** One version's line in `kappa status`. */
 export interface VersionStatus {
@@ -67,12 +68,13 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
     const versions: VersionStatus[] = [];
     for (const v of Object.values(rec.versions).sort((a, b) => a.version - b.version)) {
       const stats: VersionStats | null = catalog && v.state !== "retired" ? await catalog.stats(rec.name, v.version).catch(() => null) : null;
-      const checkpoint = stats?.checkpoint ?? (v.state === "retired" ? null : readCheckpoint(ctx.dataDir.viewFile(rec.name, v.version)));
-      const logHead = v.source ? stats?.logHead ?? null : head ?? stats?.logHead ?? null;
-      // A frozen version owes nothing past its --until.
-      const owed = logHead !== null && v.untilSeq !== undefined ? Math.min(logHead, v.untilSeq) : logHead;
-      const lag = stats ? stats.pending : checkpoint !== null && owed !== null ? Math.max(0, owed - checkpoint) : null;
-      const eps = stats?.eventsPerSec ?? null;
+      // The view file on this machine is fresher than the worker's last report; the head is at least it;
+      // a frozen version owes nothing past its --until.
+      const checkpoint = v.state === "retired" ? null : readCheckpoint(ctx.dataDir.viewFile(rec.name, v.version)) ?? stats?.checkpoint ?? null;
+      const logHead = agreedHead(v.source ? [stats?.logHead] : [head, stats?.logHead], checkpoint);
+      const lag = checkpoint !== null && logHead !== null ? Math.max(0, Math.min(logHead, v.untilSeq ?? logHead) - checkpoint) : stats ? stats.pending : null;
+      const stale = stats ? Date.now() - Date.parse(stats.at) > 5000 : false;
+      const eps = stats ? (stale ? 0 : stats.eventsPerSec) : null;
       let up = v.source ? byName.get(v.source.processor) : undefined;
       if (v.source && !up && catalog) {
         up = (await catalog.get(v.source.processor).catch(() => null))?.record;
@@ -97,5 +99,6 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
     }
     processors.push({ name: rec.name, live: rec.live, versions });
   }
-  return { nats: natsError ? "unreachable" : "ok", ...(natsError ? { natsError } : {}), logHead: head, ...(unsafe.length ? { logUnsafe: unsafe } : {}), processors };
+  const heads = processors.flatMap((p) => p.versions.filter((v) => !v.source).map((v) => v.logHead));
+  return { nats: natsError ? "unreachable" : "ok", ...(natsError ? { natsError } : {}), logHead: agreedHead([head, ...heads], null), ...(unsafe.length ? { logUnsafe: unsafe } : {}), processors };
 }

@@ -6,7 +6,7 @@ import type { Handler, KappaEvent, ProcessorContext, ProcessorDefinition } from 
 import { seededRandom, type Random } from "./random.js";
 import { compileUpcasters, type Upcast } from "./upcast.js";
 
-/** An event the processor could not apply: unreadable, or its handler threw. */
+/** An event the processor could not apply: unreadable, or its handler threw. `message` does not repeat the event: whoever shows it names the event once. */
 export interface Poison {
   event: RawEvent;
   message: string;
@@ -129,7 +129,7 @@ export class BatchApplier {
         try {
           data = JSON.parse(decoder.decode(raw.data));
         } catch (e) {
-          throw new PoisonSignal(i, { event: raw, message: `event ${raw.seq} (${raw.type}) is not valid JSON — another client may have published it: ${messageOf(e)}`, cause: e });
+          throw new PoisonSignal(i, { event: raw, message: `not valid JSON — another client may have published it: ${messageOf(e)}`, cause: e });
         }
         const ev = new AppliedEvent(raw, data);
         this.#current = ev;
@@ -140,7 +140,7 @@ export class BatchApplier {
           handler(ev, this.#ctx);
         } catch (e) {
           if (isTransientSqliteError(e)) throw e;
-          throw new PoisonSignal(i, { event: raw, message: `${this.#def.name} threw on event ${raw.seq} (${raw.type}): ${messageOf(e)}`, cause: e });
+          throw new PoisonSignal(i, { event: raw, message: `${this.#def.name} threw: ${messageOf(e)}`, cause: e });
         }
         n++;
       }

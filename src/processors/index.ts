@@ -18,3 +18,4 @@ export * from "./verify.js";
 export * from "./frozen.js";
 export * from "./upcast.js";
 export * from "./schemaCheck.js";
+export { roundRate } from "./stats.js";

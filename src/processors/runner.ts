@@ -6,6 +6,9 @@ import { LogSubscription, nextMatchingSeq, logIdentity, firstGap, firstMissingSe
 /** Aim for batches that apply in about this long. */
 const BATCH_TARGET_MS = 100;
 const MIN_BATCH = 20;
+/** A version starts with batches this small and doubles them while they stay fast: a slow processor's first batch must not hold the thread for seconds either. */
+const FIRST_BATCH = 100;
+const FIRST_PREFETCH = 1000;
 const MIN_PREFETCH = 100;
 const MAX_PREFETCH = 10_000;
 import { ViewWriter, type VersionRecord, type VersionFailure, type DataDir } from "../views/index.js";
@@ -61,7 +64,12 @@ export class VersionRunner {
   pending = 0;
   caughtUp = false;
   lastTrouble: string | undefined;
-  #prefetch = MAX_PREFETCH;
+  // Starts small like the batches: everything pulled sits ahead of the worker's other NATS replies on
+  // the one connection, so 10,000 events of a slow processor would hold up its stats for seconds.
+  // The first batch's timing raises it at once for a fast processor.
+  #prefetch = FIRST_PREFETCH;
+  /** The batch size learned so far (kept across re-subscribes). */
+  #batchEvents = FIRST_BATCH;
   #generation = 0;
   #prefetchChangedAt = 0;
   /** How long applying each batch took. */
@@ -157,7 +165,7 @@ export class VersionRunner {
         prefix: this.deps.input.prefix,
         startSeq,
         timeHeader: this.record.source !== undefined,
-        limits: this.deps.limits,
+        limits: { ...DEFAULT_LIMITS, ...this.deps.limits, maxEvents: Math.min(this.#batchEvents, this.deps.limits?.maxEvents ?? DEFAULT_LIMITS.maxEvents) },
         prefetch: this.#prefetch,
       }, (b) => this.#onBatch(b));
     } catch (err) {
@@ -236,6 +244,7 @@ export class VersionRunner {
     const ideal = perEvent > 0 ? BATCH_TARGET_MS / perEvent : cap;
     const next = Math.min(cap, Math.max(MIN_BATCH, Math.min(ideal, sub.maxEvents * 2)));
     if (Math.abs(next - sub.maxEvents) / sub.maxEvents > 0.2) sub.setMaxEvents(next);
+    this.#batchEvents = Math.round(next);
     // The pull size bounds how much the client hands over in one go: re-pull with a better one when far off.
     const wanted = Math.min(MAX_PREFETCH, Math.max(MIN_PREFETCH, Math.round(2 * ideal)));
     const ratio = wanted / this.#prefetch;

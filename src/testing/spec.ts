@@ -130,7 +130,7 @@ export class WhenStep {
   /** Then these tables hold exactly these rows (in key order); or, given a function, whatever it asserts on the view. */
   async then(expected: Record<string, Row[]> | ((view: TestView) => void | Promise<void>)): Promise<void> {
     await this.#build(async (view, poison) => {
-      if (poison) throw new Error(`${poison.message} (event ${poison.event.seq} of the spec)`);
+      if (poison) throw new Error(`event ${poison.event.seq} (${poison.event.type}) of the spec failed: ${poison.message}`);
       if (typeof expected === "function") return expected(view);
       for (const [table, rows] of Object.entries(expected)) deepStrictEqual(view.rows(table), rows, `table ${table}`);
     });

@@ -13,6 +13,7 @@ import { bodyOf, statusOf } from "./errors.js";
 import { registerHealth } from "./health.js";
 import { LiveCatalog, type NatsHealth } from "./liveCatalog.js";
 import { registerMetrics } from "./metrics.js";
+import { CheckpointRates } from "./rates.js";
 import { snapshot } from "./snapshot.js";
 import { SseHub } from "./sse.js";
 import { registerStatus } from "./statusRoutes.js";
@@ -110,6 +111,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
   const pool = new QueryPool({ size: opts.queryProcesses ?? 2, maxQueue: opts.queryQueue ?? 64, memoryBytes: opts.queryMemoryBytes ?? Math.max(256 << 20, maxResultBytes * 4) });
   const hub = new SseHub(opts.heartbeatMs ?? 15_000);
   const cleanups: (() => void)[] = [];
+  const rates = new CheckpointRates();
   const deps: ServerDeps = {
     ctx,
     catalog,
@@ -120,7 +122,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     streams: { max: opts.maxEventStreams ?? 100, followQueries: new Semaphore(opts.maxFollowQueries ?? 2) },
     pollMs: opts.pollMs ?? 25,
     statusIntervalMs: opts.statusIntervalMs ?? 500,
-    snapshot: () => snapshot(catalog, checkpoints, ctx.dataDir),
+    snapshot: () => snapshot(catalog, checkpoints, ctx.dataDir, rates),
     onClose: (fn) => cleanups.push(fn),
   };
 

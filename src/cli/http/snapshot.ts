@@ -1,6 +1,7 @@
 import type { DataDir, ProcessorRecord, VersionState } from "../../views/index.js";
 import type { CheckpointReader } from "./checkpoints.js";
 import type { LiveCatalog, NatsHealth } from "./liveCatalog.js";
+import type { CheckpointRates } from "./rates.js";
 
 /** One version as the HTTP API and the status page show it. */
 export interface VersionView {
@@ -14,6 +15,8 @@ export interface VersionView {
   logHead: number | null;
   lag: number | null;
   eventsPerSec: number | null;
+  /** Seconds until a building version catches up at its current rate; null when not building or not moving. */
+  etaSeconds: number | null;
   caughtUp: boolean;
   from: string;
   codeHash: string;
@@ -49,8 +52,18 @@ export interface ViewsSnapshot {
 
 const STALE_MS = 5000;
 
+/**
+ * The log head as of a checkpoint read: heads and view files are read at different instants, and a
+ * checkpoint is a sequence the log holds, so the head is at least every one of these readings.
+ */
+export function agreedHead(heads: readonly (number | null | undefined)[], checkpoint: number | null): number | null {
+  let h: number | null = null;
+  for (const x of heads) if (typeof x === "number") h = Math.max(h ?? 0, x);
+  return h === null ? null : Math.max(h, checkpoint ?? 0);
+}
+
 /** Builds one processor's view from its record, the worker's stats and the view files' checkpoints. */
-export function processorView(rec: ProcessorRecord, catalog: LiveCatalog, checkpoints: CheckpointReader, dataDir: DataDir): ProcessorView {
+export function processorView(rec: ProcessorRecord, catalog: LiveCatalog, checkpoints: CheckpointReader, dataDir: DataDir, rates?: CheckpointRates): ProcessorView {
   const head = catalog.logHead;
   const now = Date.now();
   const versions: VersionView[] = [];
@@ -59,9 +72,13 @@ export function processorView(rec: ProcessorRecord, catalog: LiveCatalog, checkp
     const stats = retired ? undefined : catalog.stats(rec.name, v.version);
     const cp = retired ? null : checkpoints.read(dataDir.viewFile(rec.name, v.version));
     const checkpoint = cp ?? stats?.checkpoint ?? null;
-    const logHead = v.source ? stats?.logHead ?? null : head ?? stats?.logHead ?? null;
     const stale = stats ? now - Date.parse(stats.at) > STALE_MS : undefined;
-    const lag = retired ? null : stats && !stale ? stats.pending : checkpoint !== null && logHead !== null ? Math.max(0, logHead - checkpoint) : null;
+    const logHead = agreedHead(v.source ? [stats?.logHead] : [head, stats?.logHead], checkpoint);
+    const lag = retired ? null : checkpoint !== null && logHead !== null ? Math.max(0, Math.min(logHead, v.untilSeq ?? logHead) - checkpoint) : stats && !stale ? stats.pending : null;
+    const moving = retired ? null : rates?.observe(`${rec.name}/${v.version}`, checkpoint, now) ?? null;
+    // The worker's rate while its reports are fresh; else how fast the file's checkpoint moves, seen from here.
+    const eventsPerSec = stats && !stale ? stats.eventsPerSec : moving ?? (stats ? 0 : null);
+    const etaRate = moving ?? eventsPerSec;
     versions.push({
       version: v.version,
       state: v.state,
@@ -70,7 +87,8 @@ export function processorView(rec: ProcessorRecord, catalog: LiveCatalog, checkp
       eventsApplied: stats?.applied ?? null,
       logHead,
       lag,
-      eventsPerSec: stats ? (stale ? 0 : stats.eventsPerSec) : null,
+      eventsPerSec,
+      etaSeconds: v.state === "building" && etaRate && lag ? lag / etaRate : null,
       caughtUp: v.state === "live" || v.state === "caught-up" || stats?.caughtUp === true,
       from: v.from,
       codeHash: v.codeHash.slice(0, 12),
@@ -90,11 +108,10 @@ export function processorView(rec: ProcessorRecord, catalog: LiveCatalog, checkp
 }
 
 /** Every processor's view, plus NATS health and the log head. */
-export function snapshot(catalog: LiveCatalog, checkpoints: CheckpointReader, dataDir: DataDir): ViewsSnapshot {
-  return {
-    at: new Date().toISOString(),
-    nats: catalog.health(),
-    logHead: catalog.logHead,
-    processors: catalog.list().map((r) => processorView(r, catalog, checkpoints, dataDir)),
-  };
+export function snapshot(catalog: LiveCatalog, checkpoints: CheckpointReader, dataDir: DataDir, rates?: CheckpointRates): ViewsSnapshot {
+  const records = catalog.list();
+  rates?.prune(new Set(records.flatMap((r) => Object.keys(r.versions).map((v) => `${r.name}/${v}`))));
+  const processors = records.map((r) => processorView(r, catalog, checkpoints, dataDir, rates));
+  const heads = processors.flatMap((p) => p.versions.filter((v) => !v.source).map((v) => v.logHead));
+  return { at: new Date().toISOString(), nats: catalog.health(), logHead: agreedHead([catalog.logHead, ...heads], null), processors };
 }

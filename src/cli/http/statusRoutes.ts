@@ -1,7 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import type { ServerDeps } from "./deps.js";
 import type { ViewsSnapshot } from "./snapshot.js";
-import { STATUS_PAGE } from "./statusPage.js";
+import { pageFile, registerAssets } from "./assets.js";
+import { StatusHistory } from "./history.js";
 
 /** Snapshots every view at a fixed interval while someone watches, and tells them when anything changed. */
 class StatusFeed {
@@ -41,20 +42,30 @@ class StatusFeed {
   }
 }
 
-/** `GET /` (the status page) and `GET /events/status` (its live feed: a `status` event whenever the snapshot changed). */
+/**
+ * `GET /` (the status page), its assets, and `GET /events/status` (its live feed: `history` with the last
+ * minutes of samples on connect, a `status` event whenever the snapshot changed, a `sample` every second).
+ */
 export function registerStatus(app: FastifyInstance, deps: ServerDeps): void {
   const feed = new StatusFeed(deps);
-  deps.onClose(() => feed.stop());
+  const history = new StatusHistory(deps.snapshot);
+  deps.onClose(() => {
+    feed.stop();
+    history.stop();
+  });
+  registerAssets(app);
 
   app.get("/", async (_req, reply) => {
     reply.header("content-type", "text/html; charset=utf-8");
     reply.header("cache-control", "no-store");
-    reply.header("content-security-policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'");
-    return STATUS_PAGE;
+    reply.header("content-security-policy", "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:");
+    return pageFile("status.html");
   });
 
   app.get("/events/status", async (_req, reply) => {
     const stream = deps.hub.open(reply);
+    stream.send("history", { samples: history.samples() });
     stream.onClose(feed.subscribe((s) => stream.send("status", s)));
+    stream.onClose(history.subscribe((s) => stream.send("sample", s)));
   });
 }
