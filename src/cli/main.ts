@@ -7,6 +7,7 @@ import { registerLifecycle } from "./commands/lifecycle.js";
 import { registerQuery } from "./commands/query.js";
 import { registerRun } from "./commands/run.js";
 import { registerServe } from "./commands/serve.js";
+import { registerExport } from "./commands/export.js";
 import { registerVerify } from "./commands/verify.js";
 import { registerDlq } from "./commands/dlq.js";
 import { reportError } from "./output.js";
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerDlq(program);
   registerServe(program);
+  registerExport(program);
   return program;
 }
 

@@ -16,3 +16,5 @@ export * from "./query.js";
 export * from "./leases.js";
 export * from "./fileLock.js";
 export * from "./compare.js";
+export * from "./export.js";
+export * from "./exportFormats.js";
