@@ -95,6 +95,21 @@ describe("the query pool's caps", () => {
   });
 });
 
+describe("kept handles", () => {
+  it("a file replaced under the same path (a rebuild) is read anew; a deleted one is VIEW_MISSING", async () => {
+    const path = join(dir, "replaced.sqlite");
+    makeView(path, 1);
+    expect((await pool.run(job("SELECT 1 AS x", { path }))).seq).toBe(1);
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+    await expect(pool.run(job("SELECT 1 AS x", { path }))).rejects.toMatchObject({ code: "VIEW_MISSING" });
+    makeView(path, 2);
+    expect((await pool.run(job("SELECT 1 AS x", { path }))).seq).toBe(2);
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+    makeView(path, 3); // replaced between two queries, with the old handle still open
+    expect((await pool.run(job("SELECT 1 AS x", { path }))).seq).toBe(3);
+  });
+});
+
 describe("--min-seq waits on one handle", () => {
   it("returns once the checkpoint reaches the sequence, and times out with MIN_SEQ_TIMEOUT", async () => {
     const writer = new Database(main);

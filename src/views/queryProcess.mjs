@@ -2,25 +2,66 @@
 // interrupted from JavaScript (better-sqlite3 exposes no sqlite3_interrupt or progress handler, and
 // worker.terminate() waits for native code), so the pool stops a runaway query by SIGKILLing this process.
 // Plain JavaScript, run by plain node (no loader), so it starts fast under tsx, vitest and the CLI.
+import { statSync } from "node:fs";
 import Database from "better-sqlite3";
 
 /** SQLite's heap cap for this process (bytes): a huge value or sort fails with SQLITE_NOMEM instead of exhausting memory. */
 const HEAP_LIMIT = Number(process.argv[2] ?? 64 * 1024 * 1024);
 
-/** SQLite's process-wide heap limits, read through a throwaway handle. */
-function heapLimits() {
-  const probe = new Database(":memory:");
-  try {
-    return JSON.stringify([probe.pragma("hard_heap_limit", { simple: true }), probe.pragma("soft_heap_limit", { simple: true })]);
-  } finally {
-    probe.close();
-  }
+// One in-memory handle sets SQLite's process-wide heap limits and reads them back after each query.
+const probe = new Database(":memory:");
+probe.pragma(`hard_heap_limit = ${HEAP_LIMIT}`);
+const readLimits = [probe.prepare("PRAGMA hard_heap_limit").pluck(), probe.prepare("PRAGMA soft_heap_limit").pluck()];
+const heapLimits = () => readLimits.map((s) => String(s.get())).join(",");
+const LIMITS = heapLimits();
+
+/** Open view handles by path, kept between queries; a file replaced under the same path (a rebuild) gets a new one. */
+const handles = new Map();
+const MAX_HANDLES = 16;
+
+function openView(path) {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  // The engine, not only the text check, keeps queries read-only: query_only refuses writes on every
+  // schema, trusted_schema=OFF keeps functions with side effects out of views and triggers.
+  db.pragma("query_only = ON");
+  db.pragma("trusted_schema = OFF");
+  return db;
 }
 
-const setter = new Database(":memory:");
-setter.pragma(`hard_heap_limit = ${HEAP_LIMIT}`);
-setter.close();
-const LIMITS = heapLimits();
+function dropHandle(path) {
+  handles.get(path)?.db.close();
+  handles.delete(path);
+}
+
+function viewHandle(path) {
+  let ino;
+  try {
+    ino = statSync(path).ino;
+  } catch (err) {
+    dropHandle(path); // retired and deleted: do not keep the old file alive
+    throw err;
+  }
+  const h = handles.get(path);
+  if (h && h.ino === ino) {
+    h.usedAt = Date.now();
+    return h.db;
+  }
+  h?.db.close();
+  handles.delete(path);
+  if (handles.size >= MAX_HANDLES) {
+    for (const old of handles.values()) old.db.close();
+    handles.clear();
+  }
+  const db = openView(path);
+  handles.set(path, { db, ino, usedAt: Date.now() });
+  return db;
+}
+
+// Handles unused for a while are closed, so a retired file's space is given back soon after it is deleted.
+const IDLE_MS = 10_000;
+setInterval(() => {
+  for (const [path, h] of handles) if (Date.now() - h.usedAt > IDLE_MS) dropHandle(path);
+}, IDLE_MS).unref();
 
 /** The statement's first keyword, which alone decides its kind in SQLite's grammar (comments and blanks skipped). */
 function firstKeyword(sql) {
@@ -60,12 +101,10 @@ function tooLarge(maxBytes) {
 }
 
 function run(req) {
-  const db = new Database(req.path, { readonly: true, fileMustExist: true });
+  // With attached files the handle is this query's own; a single file's handle is kept for the next query.
+  const attached = req.attach !== undefined && Object.keys(req.attach).length > 0;
+  const db = attached ? openView(req.path) : viewHandle(req.path);
   try {
-    // The engine, not only the text check, keeps queries read-only: query_only refuses writes on every
-    // schema, trusted_schema=OFF keeps functions with side effects out of views and triggers.
-    db.pragma("query_only = ON");
-    db.pragma("trusted_schema = OFF");
     // Files the caller chose (never the SQL) join as extra schemas; they open read-only like main does.
     for (const [schema, file] of Object.entries(req.attach ?? {})) {
       db.prepare("ATTACH DATABASE ? AS " + JSON.stringify(schema)).run(file);
@@ -102,7 +141,7 @@ function run(req) {
     });
     return read();
   } finally {
-    db.close();
+    if (attached) db.close();
   }
 }
 
@@ -112,6 +151,8 @@ process.on("message", (req) => {
     reply = { id: req.id, ok: true, result: run(req) };
   } catch (err) {
     reply = { id: req.id, ok: false, error: { message: err.message, code: err.code, refused: err.refused === true } };
+    // After a failure (out of memory, a refused statement) the next query starts on a fresh handle.
+    dropHandle(req.path);
   }
   // A statement such as `PRAGMA hard_heap_limit = 1` returns rows and passes the checks, yet changes this
   // process for every later query: a process whose limits moved answers, then leaves for a fresh one.
