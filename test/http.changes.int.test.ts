@@ -174,4 +174,16 @@ describe("change streams: GET /views/:processor/changes", () => {
       c.close();
     }
   });
+  it("caps named-query re-runs over all streams: with one slot, one process and a queue of one, every stream still gets the new result and none an error", async () => {
+    await using tight = await startHttpServer(cliContext(env), { port: 0, queryProcesses: 1, queryQueue: 1, maxFollowQueries: 1 });
+    const clients = await Promise.all(Array.from({ length: 6 }, () => SseClient.open(`${tight.url}/views/orders_by_user/changes?query=top_users&n=3`)));
+    try {
+      await Promise.all(clients.map((c) => c.next((e) => e.event === "result", 0, 10_000)));
+      await env.append([placed("giant-1", "giant", 2_000_000)]);
+      await Promise.all(clients.map((c) => c.next((e) => e.event === "result" && e.data.rows[0]?.user_id === "giant", 0, 10_000)));
+      expect(clients.flatMap((c) => c.events.filter((e) => e.event === "error"))).toEqual([]);
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
 });
