@@ -72,7 +72,7 @@ describe("time travel: frozen versions", () => {
       const [first, racer] = await Promise.all([0, 1].map(() => frozenVersionAsOf(ctx, "orders_by_user", "700", { build: true, quiet: true })));
       expect([first, racer].map((a) => [a!.version, a!.seq])).toEqual([[2, 700], [2, 700]]);
       expect([first!.built, racer!.built].sort()).toEqual([false, true]);
-      await env.appendOrders(300, 42);
+      const later = await env.appendOrders(300, 42);
       const again = await frozenVersionAsOf(ctx, "orders_by_user", "700", { build: false, quiet: true });
       expect(again).toEqual({ version: 2, seq: 700, built: false });
       const rec = (await (await env.catalog()).get("orders_by_user"))!.record;
@@ -83,7 +83,13 @@ describe("time travel: frozen versions", () => {
       const d = await diffVersions(env.dataDir, "orders_by_user", 2, 1, 1000, true);
       expect(d.a).toEqual({ version: 2, seq: 700 });
       expect(d.b).toEqual({ version: 1, seq: 1500 });
-      expect(d.tables[0]!.equal).toBe(false);
+      // What changed since seq 700, row by row, against the references at both moments.
+      const then = new Map(referenceTotals(events.slice(0, 700), true).map((r) => [r.user_id, JSON.stringify(r)]));
+      const now = referenceTotals([...events, ...later], true);
+      const added = now.filter((r) => !then.has(r.user_id)).length;
+      const changed = now.filter((r) => then.has(r.user_id) && then.get(r.user_id) !== JSON.stringify(r)).length;
+      expect(added + changed).toBeGreaterThan(0);
+      expect(d.tables[0]).toMatchObject({ equal: false, onlyA: 0, onlyB: added, changed, differing: added + changed });
       await expect(diffVersions(env.dataDir, "orders_by_user", 2, 1, 100)).rejects.toMatchObject({ code: "NOT_ALIGNED" });
     } finally {
       await ctx.close();

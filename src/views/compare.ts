@@ -10,6 +10,10 @@ export interface TableComparison {
   /** Keys (as JSON arrays) of rows that differ or exist on one side only, at most `maxKeys`. */
   differingKeys: string[];
   differing: number;
+  /** Of the differing rows: keys only in A, only in B, and in both with other values (what changed between two moments). */
+  onlyA?: number;
+  onlyB?: number;
+  changed?: number;
 }
 
 /** Row-by-row comparison of two views' user tables, walking both in key order. */
@@ -41,6 +45,9 @@ function compareTable(a: Db, b: Db, table: string, maxKeys: number): TableCompar
   let rowsA = 0;
   let rowsB = 0;
   let differing = 0;
+  let onlyA = 0;
+  let onlyB = 0;
+  let changed = 0;
   const keys: string[] = [];
   const note = (row: unknown[]) => {
     differing++;
@@ -50,10 +57,12 @@ function compareTable(a: Db, b: Db, table: string, maxKeys: number): TableCompar
   while (!ra.done || !rb.done) {
     if (rb.done || (!ra.done && cmpKeys(ra.value, rb.value) < 0)) {
       rowsA++;
+      onlyA++;
       note(ra.value as unknown[]);
       ra = ia.next();
     } else if (ra.done || cmpKeys(ra.value, rb.value) > 0) {
       rowsB++;
+      onlyB++;
       note(rb.value as unknown[]);
       rb = ib.next();
     } else {
@@ -61,12 +70,15 @@ function compareTable(a: Db, b: Db, table: string, maxKeys: number): TableCompar
       rowsB++;
       const x = (ra.value as unknown[]).map(encodeValue).join("|");
       const y = (rb.value as unknown[]).map(encodeValue).join("|");
-      if (x !== y || !sameColumns) note(ra.value as unknown[]);
+      if (x !== y || !sameColumns) {
+        changed++;
+        note(ra.value as unknown[]);
+      }
       ra = ia.next();
       rb = ib.next();
     }
   }
-  return { table, rowsA, rowsB, equal: differing === 0 && sameColumns, differingKeys: keys, differing };
+  return { table, rowsA, rowsB, equal: differing === 0 && sameColumns, differingKeys: keys, differing, onlyA, onlyB, changed };
 }
 
 /** Orders keys like SQLite's default BINARY collation: NULL < numbers < text < blobs. */

@@ -6,8 +6,14 @@ import { CliContext } from "../context.js";
 import { recordSource } from "../records.js";
 import { printJson, renderTable, fmtNum } from "../output.js";
 
-function tableRows(tables: TableComparison[]): unknown[][] {
-  return tables.map((t) => [t.table, fmtNum(t.rowsA), fmtNum(t.rowsB), t.equal ? "equal" : t.differing < 0 ? "only on one side" : `${fmtNum(t.differing)} differ`, t.differingKeys.slice(0, 5).join(" ")]);
+function tableRows(tables: TableComparison[], sides: [string, string]): unknown[][] {
+  return tables.map((t) => [t.table, fmtNum(t.rowsA), fmtNum(t.rowsB), t.equal ? "equal" : t.differing < 0 ? "only on one side" : `${fmtNum(t.differing)} differ${breakdown(t, sides)}`, t.differingKeys.slice(0, 5).join(" ")]);
+}
+
+/** "(3 changed, 1 only in v2)": how the differing rows split, unless they all simply changed. */
+function breakdown(t: TableComparison, [a, b]: [string, string]): string {
+  const parts = [t.changed ? `${fmtNum(t.changed)} changed` : "", t.onlyA ? `${fmtNum(t.onlyA)} only in ${a}` : "", t.onlyB ? `${fmtNum(t.onlyB)} only in ${b}` : ""].filter(Boolean);
+  return parts.length > 1 || (parts.length === 1 && !t.changed) ? ` (${parts.join(", ")})` : "";
 }
 
 export function registerVerify(program: Command): void {
@@ -22,7 +28,7 @@ export function registerVerify(program: Command): void {
         const r = await verifyVersion(await ctx.nats(), ctx.spec, ctx.dataDir, processor, o.version ? parseVersion(o.version) : undefined);
         if (ctx.json) printJson(r);
         else {
-          console.log(renderTable(["table", "view rows", "rebuilt rows", "result", "first differing keys"], tableRows(r.tables)));
+          console.log(renderTable(["table", "view rows", "rebuilt rows", "result", "first differing keys"], tableRows(r.tables, ["the view", "the rebuild"])));
           console.log(r.ok ? `${processor} v${r.version} verified at seq ${r.seq}: identical to a rebuild from the log (digest ${r.digest.slice(0, 16)})` : "");
         }
         if (!r.ok) {
@@ -52,7 +58,7 @@ export function registerVerify(program: Command): void {
       else {
         const at = (x: { version: number; seq: number }) => `v${x.version}${frozen(x.version) ? " (frozen)" : ""}`;
         console.log(r.a.seq === r.b.seq ? `${processor} ${at(r.a)} vs ${at(r.b)} at seq ${r.a.seq}` : `${processor} ${at(r.a)} at seq ${r.a.seq} vs ${at(r.b)} at seq ${r.b.seq}`);
-        console.log(renderTable(["table", `v${r.a.version} rows`, `v${r.b.version} rows`, "result", "differing keys (first 5)"], tableRows(r.tables)));
+        console.log(renderTable(["table", `v${r.a.version} rows`, `v${r.b.version} rows`, "result", "differing keys (first 5)"], tableRows(r.tables, [`v${r.a.version}`, `v${r.b.version}`])));
       }
     });
 }
