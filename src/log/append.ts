@@ -23,6 +23,8 @@ export interface LineOptions {
   idField?: string;
   /** Largest encoded event in bytes (the server's max_payload). */
   maxBytes: number;
+  /** Lines without an id of their own get `<idBase>:<line number>` (a digest of the file), so a re-run repeats them; else a random id. */
+  idBase?: string;
   /** Schema version of lines that do not give their own (`--schema-version`). */
   schemaVersion?: number;
 }
@@ -38,7 +40,7 @@ export function parseEventLine(line: string, lineNo: number, opts: LineOptions):
   } catch (err) {
     throw new InputError(`${where}: invalid JSON (${(err as Error).message})`, { hint: "each line must be one JSON object; fix the line and run again — nothing was published", code: "BAD_EVENT" });
   }
-  return checkEvent(value, where, opts);
+  return checkEvent(value, where, opts.idBase ? { ...opts, defaultId: `${opts.idBase}:${lineNo}` } : opts);
 }
 
 /**

@@ -8,6 +8,7 @@ export * from "./rawEvent.js";
 export * from "./publisher.js";
 export * from "./append.js";
 export * from "./atomicAppend.js";
+export * from "./fileAppend.js";
 export * from "./pending.js";
 export * from "./server.js";
 export * from "./serverVersion.js";

@@ -1,6 +1,7 @@
 import { jetstreamManager, StorageType, RetentionPolicy, DiscardPolicy, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import { KappaError, NotFoundError, messageOf } from "../errors.js";
+import { versionAtLeast } from "./serverVersion.js";
 
 /** Where events live: the stream name and the subject prefix before each event type. */
 export interface StreamSpec {
@@ -67,6 +68,8 @@ export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promis
         hint: "pass --stream with a new name (Kappa creates it append-only), or --allow-unsafe-log to use this one anyway (`kappa status` then says so)",
       });
     }
+    // Atomic batches keep `append --file` in file order across a NATS drop; switching them on edits nothing stored.
+    if (!info.config.allow_atomic && atomicCapable(nc)) await jsm.streams.update(spec.stream, { allow_atomic: true }).catch(() => {});
     return jsm;
   } catch (err) {
     if (err instanceof KappaError) throw err;
@@ -81,11 +84,22 @@ export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promis
     deny_delete: true,
     deny_purge: true,
     duplicate_window: nanos(spec.duplicateWindowMs ?? 120_000),
+    ...(atomicCapable(nc) ? { allow_atomic: true } : {}),
     num_replicas: spec.replicas ?? 1,
     // All-or-nothing appends (`kappa serve --allow-append`) need atomic batches; older servers lack them.
     ...(supportsAtomicBatches(nc) ? { allow_atomic: true } : {}),
   });
   return jsm;
+}
+
+/** Whether the server supports atomic batch publish (nats-server 2.12+). */
+export function atomicCapable(nc: NatsConnection): boolean {
+  return versionAtLeast(nc.info?.version ?? "0.0.0", "2.12.0");
+}
+
+/** Whether appends to this stream can use atomic batches. */
+export async function allowsAtomic(jsm: JetStreamManager, stream: string): Promise<boolean> {
+  return (await jsm.streams.info(stream)).config.allow_atomic === true;
 }
 
 /** An existing stream with fewer copies than --replicas asks for is reported, never silently used. */

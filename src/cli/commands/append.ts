@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
@@ -5,7 +6,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
-import { appendEvents, checkSchemaVersion, ensureStream, parseEventLine, type AppendSummary, type LineOptions, type OutgoingEvent } from "../../log/index.js";
+import { allowsAtomic, appendEvents, appendInOrder, checkSchemaVersion, ensureStream, parseEventLine, type AppendSummary, type LineOptions, type OutgoingEvent } from "../../log/index.js";
 import { CliContext } from "../context.js";
 import { printJson, fmtNum } from "../output.js";
 
@@ -29,13 +30,16 @@ async function* lines(path: string): AsyncGenerator<{ line: string; no: number }
 const KEEP_PARSED_BYTES = 256 * 1024 * 1024;
 
 /** Checks every line first, so a bad line publishes nothing; then publishes (re-reading only very large files). */
-async function appendFile(ctx: CliContext, path: string, opts: LineOptions): Promise<AppendSummary> {
+async function appendFile(ctx: CliContext, path: string, lineOpts: LineOptions): Promise<AppendSummary> {
   const keep = statSync(path).size <= KEEP_PARSED_BYTES;
   const checked: OutgoingEvent[] = [];
   let count = 0;
-  if (keep) {
+  const text = keep ? readFileSync(path, "utf8") : undefined;
+  // Lines without an id get one from the file's content and their line: a re-run after a failure repeats them.
+  const opts: LineOptions = { ...lineOpts, idBase: `f${(text !== undefined ? createHash("sha256").update(text).digest("hex") : await fileDigest(path)).slice(0, 16)}` };
+  if (text !== undefined) {
     // Small enough to hold: one read and a split beat readline by far.
-    const all = readFileSync(path, "utf8").split("\n");
+    const all = text.split("\n");
     for (let i = 0; i < all.length; i++) {
       const line = all[i]!;
       if (line.trim()) checked.push(parseEventLine(line, i + 1, opts));
@@ -49,12 +53,21 @@ async function appendFile(ctx: CliContext, path: string, opts: LineOptions): Pro
   }
   if (count === 0) throw new InputError(`no events in ${path}`, { hint: "give one JSON object per line" });
   const nc = await ctx.nats();
-  await ensureStream(nc, ctx.spec);
-  if (keep) return appendEvents(nc, ctx.spec, checked);
+  const jsm = await ensureStream(nc, ctx.spec);
+  // Atomic batches, one at a time, keep the file's order across a NATS drop (nats-server 2.12+).
+  const append = (await allowsAtomic(jsm, ctx.spec.stream)) ? appendInOrder : appendEvents;
+  if (keep) return append(nc, ctx.spec, checked);
   async function* events(): AsyncGenerator<OutgoingEvent> {
     for await (const { line, no } of lines(path)) yield parseEventLine(line, no, opts);
   }
-  return appendEvents(nc, ctx.spec, events());
+  return append(nc, ctx.spec, events());
+}
+
+/** SHA-256 of a file, read as a stream (files too large to hold). */
+async function fileDigest(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest("hex");
 }
 
 /** Runs `kappa append`. */
