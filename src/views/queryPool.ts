@@ -40,6 +40,8 @@ export interface QueryPoolOptions {
   maxQueue?: number;
   /** SQLite's heap cap in each query process, bytes (default 256 MiB): a larger value or sort fails cleanly. */
   memoryBytes?: number;
+  /** Start the processes now rather than at the first query, so their start-up overlaps other work. */
+  warm?: boolean;
 }
 
 /** What the pool is doing, for metrics and health. */
@@ -88,6 +90,7 @@ export class QueryPool {
     for (let i = 0; i < Math.max(1, o.size ?? 2); i++) this.#slots.push({ child: undefined, job: undefined });
     this.#maxQueue = o.maxQueue ?? 64;
     this.#memoryBytes = o.memoryBytes ?? 256 * 1024 * 1024;
+    if (o.warm) for (const slot of this.#slots) slot.child = this.#spawn(slot);
   }
 
   /** Runs one statement; rejects with QueryTimeoutError at its deadline, QueryBusyError when the queue is full. */

@@ -77,7 +77,8 @@ export function registerQuery(program: Command): void {
       const maxBytes = positiveInt("--max-bytes", flags.maxBytes);
       const memoryBytes = flags.queryMemory === undefined ? Math.max(256 << 20, maxBytes * 4) : positiveInt("--query-memory", flags.queryMemory);
       // The query runs in a child process, killed at the timeout: the command exits then, whatever SQLite is doing.
-      const pool = new QueryPool({ size: 1, memoryBytes });
+      // Started at once, so node's start-up overlaps the catalog lookup.
+      const pool = new QueryPool({ size: 1, memoryBytes, warm: true });
       try {
         const timeoutMs = Math.round(Number(flags.timeout) * 1000);
         const limit = Number(flags.limit);

@@ -108,7 +108,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
   const checkpoints = new CheckpointReader();
   const https = opts.tls ? readTls(opts.tls) : undefined;
   const maxResultBytes = opts.maxResultBytes ?? DEFAULT_MAX_BYTES;
-  const pool = new QueryPool({ size: opts.queryProcesses ?? 2, maxQueue: opts.queryQueue ?? 64, memoryBytes: opts.queryMemoryBytes ?? Math.max(256 << 20, maxResultBytes * 4) });
+  const pool = new QueryPool({ size: opts.queryProcesses ?? 2, maxQueue: opts.queryQueue ?? 64, memoryBytes: opts.queryMemoryBytes ?? Math.max(256 << 20, maxResultBytes * 4), warm: true });
   const hub = new SseHub(opts.heartbeatMs ?? 15_000);
   const cleanups: (() => void)[] = [];
   const rates = new CheckpointRates();
