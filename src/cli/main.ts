@@ -8,6 +8,7 @@ import { registerQuery } from "./commands/query.js";
 import { registerRun } from "./commands/run.js";
 import { registerServe } from "./commands/serve.js";
 import { registerExport } from "./commands/export.js";
+import { registerShell } from "./commands/shell.js";
 import { registerVerify } from "./commands/verify.js";
 import { registerDlq } from "./commands/dlq.js";
 import { reportError } from "./output.js";
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerDlq(program);
   registerServe(program);
   registerExport(program);
+  registerShell(program);
   return program;
 }
 

@@ -18,3 +18,4 @@ export * from "./fileLock.js";
 export * from "./compare.js";
 export * from "./export.js";
 export * from "./exportFormats.js";
+export * from "./queryViews.js";

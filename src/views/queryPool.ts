@@ -12,6 +12,8 @@ export interface QueryResult {
   truncated: boolean;
   /** Approximate size of the rows as JSON. */
   bytes: number;
+  /** With `seqSchemas`: each attached view's checkpoint, read in the same snapshot as the rows. */
+  seqs?: Record<string, number>;
 }
 
 /** One statement for a query process: the file, what to run, its caps and its deadline. */
@@ -20,6 +22,8 @@ export interface QueryJob {
   path: string;
   /** More view files to attach read-only, by schema name (the caller chooses them, never the SQL). */
   attach?: Record<string, string>;
+  /** Report the checkpoint of each of these schemas (`seqs`) instead of main's; `seq` is then the smallest. */
+  seqSchemas?: string[];
   sql: string;
   params: Record<string, unknown>;
   /** Rows beyond this are cut (`truncated: true`). */
@@ -152,7 +156,7 @@ export class QueryPool {
     slot.job = p;
     p.startedAt = Date.now();
     slot.child ??= this.#spawn(slot);
-    slot.child.send({ id: p.id, path: p.path, attach: p.attach, sql: p.sql, params: p.params, limit: p.limit, maxBytes: p.maxBytes });
+    slot.child.send({ id: p.id, path: p.path, attach: p.attach, seqSchemas: p.seqSchemas, sql: p.sql, params: p.params, limit: p.limit, maxBytes: p.maxBytes });
   }
 
   #finish(slot: Slot): void {

@@ -118,7 +118,10 @@ function run(req) {
     if (!stmt.reader) throw refused("the statement returns no rows (ATTACH, DETACH, PRAGMA settings and the like are refused)");
     stmt.safeIntegers(true);
     const read = db.transaction(() => {
-      const seq = db.prepare("SELECT seq FROM main.kappa_checkpoint WHERE id = 1").pluck().get();
+      // Reading each file's checkpoint first starts its read snapshot: the rows below come from the same ones.
+      const seqs = {};
+      for (const schema of req.seqSchemas ?? []) seqs[schema] = Number(db.prepare(`SELECT seq FROM ${JSON.stringify(schema)}.kappa_checkpoint WHERE id = 1`).pluck().get() ?? 0);
+      const seq = req.seqSchemas ? Math.min(...Object.values(seqs)) : db.prepare("SELECT seq FROM main.kappa_checkpoint WHERE id = 1").pluck().get();
       const columns = stmt.columns().map((c) => c.name);
       const rows = [];
       let truncated = false;
@@ -137,7 +140,7 @@ function run(req) {
         if (bytes > req.maxBytes) throw tooLarge(req.maxBytes);
         rows.push(out);
       }
-      return { seq: Number(seq), rows, truncated, columns, bytes };
+      return { seq: Number(seq), rows, truncated, columns, bytes, ...(req.seqSchemas ? { seqs } : {}) };
     });
     return read();
   } finally {

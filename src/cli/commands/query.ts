@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
-import { DEFAULT_MAX_BYTES, QueryPool, queryView, parseVersion, type QueryAnswer } from "../../views/index.js";
+import { DEFAULT_MAX_BYTES, QueryPool, queryView, parseVersion, parseViewList, type QueryAnswer } from "../../views/index.js";
+import { runViewsQuery } from "./queryViews.js";
 import { positiveInt } from "../flags.js";
 import { CliContext } from "../context.js";
 import { recordSource } from "../records.js";
@@ -18,6 +19,7 @@ interface QueryFlags {
   format?: string;
   asOf?: string;
   build: boolean;
+  views?: string;
 }
 
 /** Parses `--param name=value`; values that are JSON (numbers, true, null, "quoted") bind as such, others as text. */
@@ -40,7 +42,7 @@ export function parseParams(list: string[]): Record<string, unknown> {
 }
 
 /** Renders an answer in one of the output formats. */
-export function renderAnswer(a: QueryAnswer, format: string): string {
+export function renderAnswer(a: Pick<QueryAnswer, "rows" | "columns">, format: string): string {
   switch (format) {
     case "json":
       return JSON.stringify(a.rows, null, 2);
@@ -58,9 +60,10 @@ export function renderAnswer(a: QueryAnswer, format: string): string {
 export function registerQuery(program: Command): void {
   program
     .command("query")
-    .description("read-only SQL (or a named query) against the live version of a view")
-    .argument("<processor>")
-    .argument("<sql>", "a SELECT, or the name of one of the processor's queries")
+    .description("read-only SQL (or a named query) against the live version of a view; with --views, SQL across several views")
+    .argument("<processor>", "the view to query (with --views: the SQL)")
+    .argument("[sql]", "a SELECT, or the name of one of the processor's queries")
+    .option("--views <a,b>", "query several views at once, each by its name: SELECT … FROM a.totals JOIN b.spend USING (user_id) (name@N for a version)")
     .option("--version <n>", "query this version instead of the live one")
     .option("--param <name=value>", "bind a parameter (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--min-seq <seq>", "wait until the view has applied this sequence (read-your-writes)")
@@ -71,9 +74,16 @@ export function registerQuery(program: Command): void {
     .option("--format <format>", "table, json, ndjson or csv", undefined)
     .option("--as-of <offset>", "answer from a frozen version as of this sequence or ISO time (built from the log when none exists)")
     .option("--no-build", "with --as-of: refuse instead of building a frozen version")
-    .action(async (processor: string, sql: string, flags: QueryFlags, cmd: Command) => {
+    .action(async (processor: string, sqlArg: string | undefined, flags: QueryFlags, cmd: Command) => {
       const started = Date.now();
       const ctx = CliContext.of(cmd);
+      if (flags.views !== undefined) {
+        if (sqlArg !== undefined) throw new InputError("with --views, give only the SQL", { hint: 'kappa query --views a,b "SELECT … FROM a.totals JOIN b.spend USING (user_id)"' });
+        if (flags.version || flags.asOf) throw new InputError("--version and --as-of do not apply to --views", { hint: "name a version in the list instead: --views a@2,b" });
+        return runViewsQuery(ctx, parseViewList(flags.views), processor, flags, started);
+      }
+      if (sqlArg === undefined) throw new InputError("give the SQL after the processor", { hint: `kappa query ${processor} "SELECT * FROM totals LIMIT 10"` });
+      const sql = sqlArg;
       const maxBytes = positiveInt("--max-bytes", flags.maxBytes);
       const memoryBytes = flags.queryMemory === undefined ? Math.max(256 << 20, maxBytes * 4) : positiveInt("--query-memory", flags.queryMemory);
       // The query runs in a child process, killed at the timeout: the command exits then, whatever SQLite is doing.

@@ -7,6 +7,7 @@ import type { CliContext } from "../context.js";
 import { assertSafeBind, bearerAuth, isLoopback, loopbackHostCheck } from "./auth.js";
 import { registerChanges } from "./changes.js";
 import { registerEvents, type AppendOptions } from "./events.js";
+import { registerViewsQuery } from "./viewsQuery.js";
 import { CheckpointReader } from "./checkpoints.js";
 import { Semaphore, arrivals, type ServerDeps } from "./deps.js";
 import { bodyOf, statusOf } from "./errors.js";
@@ -145,10 +146,11 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     void reply.code(404).send({
       error: "NOT_FOUND",
       message: `no route ${req.method} ${req.url.split("?")[0]}`,
-      hint: "routes: GET /, /events/status, /views, /views/:processor, /views/:processor/queries/:name, /views/:processor/changes, /metrics, /healthz; POST /views/:processor/query, /events, /events/:type (see docs/http.md)",
+      hint: "routes: GET /, /events/status, /views, /views/:processor, /views/:processor/queries/:name, /views/:processor/changes, /metrics, /healthz; POST /views/:processor/query, /query, /events, /events/:type (see docs/http.md)",
     });
   });
   registerViews(app, deps);
+  registerViewsQuery(app, deps);
   registerEvents(app, deps, {
     allow: opts.append?.allow === true,
     ...(opts.token ? { token: opts.token } : {}),
