@@ -50,5 +50,9 @@ describe("windows and synopses in a running processor", () => {
     expect(d1.tables.find((t) => t.table === "top_pages")!.rows).toBe(10);
     expect(digestFile(f(2)).digest).toBe(d1.digest);
     expect(digestFile(f(3)).digest).toBe(d1.digest);
+    // Window and sketch state, and the late events, are compared too.
+    expect(d1.platform.tables.map((t) => t.table)).toEqual(["kappa_late_events", "kappa_state"]);
+    expect(digestFile(f(2)).platform).toEqual(d1.platform);
+    expect(digestFile(f(3)).platform).toEqual(d1.platform);
   }, 300_000);
 });

@@ -15,6 +15,9 @@ export interface VerifyReport {
   ok: boolean;
   digest: string;
   shadowDigest: string;
+  /** Digest of dead letters, late events and window state, in the view and in the rebuild. */
+  platformDigest: string;
+  shadowPlatformDigest: string;
   tables: TableComparison[];
 }
 
@@ -45,7 +48,8 @@ export async function verifyVersion(nc: NatsConnection, spec: StreamSpec, dataDi
       const tables = compareDbs(view, shadow.writer.db);
       const a = digestDb(view);
       const b = digestDb(shadow.writer.db);
-      return { processor, version: v, seq, ok: tables.every((t) => t.equal) && a.digest === b.digest, digest: a.digest, shadowDigest: b.digest, tables };
+      const ok = tables.every((t) => t.equal) && a.digest === b.digest && a.platform.digest === b.platform.digest;
+      return { processor, version: v, seq, ok, digest: a.digest, shadowDigest: b.digest, platformDigest: a.platform.digest, shadowPlatformDigest: b.platform.digest, tables };
     } finally {
       shadow.close();
     }

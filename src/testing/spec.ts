@@ -113,8 +113,8 @@ export class WhenStep {
       twice.deliver(given);
       const a = digestDb(once.writer.db);
       const b = digestDb(twice.writer.db);
-      if (a.digest !== b.digest || (once.poison?.event.seq ?? 0) !== (twice.poison?.event.seq ?? 0)) {
-        const table = a.tables.find((t, i) => t.digest !== b.tables[i]?.digest)?.table;
+      if (a.digest !== b.digest || a.platform.digest !== b.platform.digest || (once.poison?.event.seq ?? 0) !== (twice.poison?.event.seq ?? 0)) {
+        const table = a.tables.find((t, i) => t.digest !== b.tables[i]?.digest)?.table ?? (a.platform.digest !== b.platform.digest ? "kappa_dead_letters, kappa_late_events or kappa_state" : undefined);
         throw new Error(
           `${def.name}: delivering every event twice gave a different view than delivering it once${table ? ` (table ${table} differs)` : ""} — ` +
             "keep all state in ctx.db, take time from the event and randomness from ctx.random()",

@@ -8,12 +8,17 @@ export interface TableDigest {
   digest: string;
 }
 
-/** The content digest of a view: every user table (not `kappa_*`), rows in key order. */
+/** The content digest of a view: every user table (not `kappa_*`), rows in key order; beside it, what Kappa keeps for the user. */
 export interface ViewDigest {
   digest: string;
   checkpoint: number;
   tables: TableDigest[];
+  /** Dead letters, late events and window/synopsis state: users see them too (`kappa dlq`, `late`, window results). */
+  platform: { digest: string; tables: TableDigest[] };
 }
+
+/** Kappa's tables whose rows users can see, digested beside the user tables. */
+export const PLATFORM_TABLES = ["kappa_dead_letters", "kappa_late_events", "kappa_state"] as const;
 
 /** The user tables of a view file, sorted by name. */
 export function userTables(db: Db): string[] {
@@ -66,7 +71,12 @@ export function digestDb(db: Db): ViewDigest {
     const tables = userTables(db).map((t) => tableDigest(db, t));
     const h = createHash("sha256");
     for (const t of tables) h.update(`${t.table}:${t.digest}\n`);
-    return { digest: h.digest("hex"), checkpoint, tables };
+    // An empty or absent platform table adds nothing, so a reference built without them compares equal.
+    const present = new Set(db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all() as string[]);
+    const platform = PLATFORM_TABLES.filter((t) => present.has(t)).map((t) => tableDigest(db, t)).filter((t) => t.rows > 0);
+    const p = createHash("sha256");
+    for (const t of platform) p.update(`${t.table}:${t.digest}\n`);
+    return { digest: h.digest("hex"), checkpoint, tables, platform: { digest: p.digest("hex"), tables: platform } };
   })();
 }
 

@@ -29,11 +29,12 @@ export function registerVerify(program: Command): void {
         if (ctx.json) printJson(r);
         else {
           console.log(renderTable(["table", "view rows", "rebuilt rows", "result", "first differing keys"], tableRows(r.tables, ["the view", "the rebuild"])));
-          console.log(r.ok ? `${processor} v${r.version} verified at seq ${r.seq}: identical to a rebuild from the log (digest ${r.digest.slice(0, 16)})` : "");
+          console.log(r.ok ? `${processor} v${r.version} verified at seq ${r.seq}: identical to a rebuild from the log (digest ${r.digest.slice(0, 16)}; dead letters, late events and window state ${r.platformDigest.slice(0, 16)})` : "");
         }
         if (!r.ok) {
-          const bad = r.tables.find((t) => !t.equal)!;
-          throw new KappaError("VERIFY_MISMATCH", `${processor} v${r.version} differs from a rebuild at seq ${r.seq}: table ${bad.table}${bad.differingKeys[0] ? `, first at key ${bad.differingKeys[0]}` : ""}`, {
+          const bad = r.tables.find((t) => !t.equal);
+          const where = bad ? `table ${bad.table}${bad.differingKeys[0] ? `, first at key ${bad.differingKeys[0]}` : ""}` : "its dead letters, late events or window state";
+          throw new KappaError("VERIFY_MISMATCH", `${processor} v${r.version} differs from a rebuild at seq ${r.seq}: ${where}`, {
             hint: `the view file was changed outside Kappa or is damaged: replay it (\`kappa replay ${processor} --from start --promote\`)`,
           });
         }
