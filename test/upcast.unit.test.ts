@@ -44,7 +44,7 @@ describe("upcasters", () => {
 
   it("turn a throwing upcaster or an unreadable version header into a poison event that names the step", () => {
     const broken = { ...def, upcasters: { "t.x": [() => { throw new Error("no text"); }] } };
-    expect(seen([ev(1, {})], broken).poison).toMatch(/shapes threw on event 1 \(t\.x\): upcaster t\.x v1→v2 threw: no text/);
+    expect(seen([ev(1, {})], broken).poison).toMatch(/shapes threw: upcaster t\.x v1→v2 threw: no text/);
     expect(seen([ev(1, {}, "two")]).poison).toMatch(/schema version header "two" is not a positive integer/);
   });
 
