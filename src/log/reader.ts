@@ -11,6 +11,8 @@ export interface LogBatch {
   bytes: number;
   lastSeq: number;
   pending: number;
+  /** Sequences read but not handed over (writer fences in a derived stream): no gap, although no event. */
+  skipped?: number[];
 }
 
 /** Caps on one batch: whichever is reached first closes it. */
@@ -48,6 +50,8 @@ export class LogSubscription {
   readonly #msgs: ConsumerMessages;
   readonly #limits: BatchLimits;
   readonly #decoder: RawEventDecoder;
+  readonly #prefixDot: string;
+  #skipped: number[] = [];
   #events: RawEvent[] = [];
   #bytes = 0;
   #pending = 0;
@@ -60,6 +64,7 @@ export class LogSubscription {
     this.#msgs = msgs;
     this.#limits = limits;
     this.#decoder = new RawEventDecoder(prefix.length + 1, timeHeader);
+    this.#prefixDot = prefix + ".";
     this.#done = msgs.closed().then(
       (e) => this.#failure ?? (e instanceof Error ? e : undefined),
       (e: unknown) => this.#failure ?? (e instanceof Error ? e : new Error(String(e))),
@@ -122,6 +127,13 @@ export class LogSubscription {
     if (this.#stopped) return;
     try {
       const info = m.info;
+      // Writer fences share a derived stream with its events but are no events.
+      if (!m.subject.startsWith(this.#prefixDot)) {
+        this.#skipped.push(m.seq);
+        this.#pending = info.pending;
+        if (info.pending === 0) this.#flush();
+        return;
+      }
       const ev = this.#decoder.decode(m, info.timestampNanos);
       this.#events.push(ev);
       this.#bytes += ev.data.length;
@@ -143,7 +155,13 @@ export class LogSubscription {
     this.#timer = undefined;
     if (this.#events.length === 0 || this.#stopped) return;
     const events = this.#events;
-    const batch: LogBatch = { events, bytes: this.#bytes, lastSeq: events[events.length - 1]!.seq, pending: this.#pending };
+    const lastSeq = events[events.length - 1]!.seq;
+    const batch: LogBatch = { events, bytes: this.#bytes, lastSeq, pending: this.#pending };
+    if (this.#skipped.length > 0) {
+      // Skipped sequences after the last event belong to the next batch: they lie beyond this checkpoint.
+      batch.skipped = this.#skipped.filter((q) => q < lastSeq);
+      this.#skipped = this.#skipped.filter((q) => q > lastSeq);
+    }
     this.#events = [];
     this.#bytes = 0;
     try {

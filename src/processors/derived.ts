@@ -19,6 +19,11 @@ export function outputOf(stream: string, processor: string, version: number): Ou
   return { stream: `${stream}_OUT_${processor}_v${version}`, prefix: `derived.${processor}.v${version}`, log: stream };
 }
 
+/** The subject in a version's output stream where writers install their fences (outside the prefix, so readers skip it). */
+export function fenceSubject(out: OutputSpec): string {
+  return `kappa_fence.${out.prefix}`;
+}
+
 const ensured = new Set<string>();
 
 /** Creates an output stream if missing: append-only like the main log. (What it already holds is read from its last message, not its duplicate window: see OutboxPublisher.) */
@@ -26,12 +31,16 @@ export async function ensureOutputStream(nc: NatsConnection, out: OutputSpec): P
   if (ensured.has(out.stream)) return;
   const jsm = await jetstreamManager(nc);
   try {
-    await jsm.streams.info(out.stream);
+    const info = await jsm.streams.info(out.stream);
+    // Streams made before writers were fenced lack the fence subject.
+    if (!info.config.subjects?.includes(fenceSubject(out))) {
+      await jsm.streams.update(out.stream, { ...info.config, subjects: [...(info.config.subjects ?? []), fenceSubject(out)] });
+    }
   } catch (err) {
     if (!isNotFound(err)) throw wrapJsError(err, out.stream);
     await jsm.streams.add({
       name: out.stream,
-      subjects: [`${out.prefix}.>`],
+      subjects: [`${out.prefix}.>`, fenceSubject(out)],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,

@@ -19,3 +19,6 @@ export * from "./frozen.js";
 export * from "./upcast.js";
 export * from "./schemaCheck.js";
 export { roundRate } from "./stats.js";
+export * from "./lease.js";
+export * from "./fence.js";
+export * from "./writer.js";

@@ -4,6 +4,15 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { KappaError, messageOf } from "../errors.js";
 import { PipelinedPublisher, TIME_HEADER, isNotFound } from "../log/index.js";
 import { ensureOutputStream } from "./derived.js";
+import { isFenceRejection } from "./fence.js";
+
+/** Decides, before each publishing round, whether this replica may publish (it is the fenced writer); `headers` go on the round's first publish. */
+export interface OutboxGate {
+  /** `publish: false`: not the writer, publish nothing; rows at or before `publishedUpTo` are out already and dropped. */
+  permit(): Promise<{ publish: boolean; publishedUpTo: { seq: number; idx: number } | null; headers?: Record<string, string> }>;
+  /** The stream refused a publish (wrong last sequence): the gate finds out whether a newer writer fenced it. */
+  rejected(err: unknown): Promise<void>;
+}
 
 interface OutboxRow {
   seq: number;
@@ -45,7 +54,7 @@ export class OutboxPublisher {
   #stopped = false;
   pending = 0;
 
-  constructor(db: Database, private readonly nc: NatsConnection, private readonly output: { stream: string; prefix: string }, private readonly keyPrefix: string, private readonly onTrouble: (m: string) => void) {
+  constructor(db: Database, private readonly nc: NatsConnection, private readonly output: { stream: string; prefix: string }, private readonly keyPrefix: string, private readonly onTrouble: (m: string) => void, private readonly gate?: OutboxGate) {
     this.#select = db.prepare("SELECT seq, idx, type, time, data FROM kappa_outbox ORDER BY seq, idx LIMIT 1000");
     this.#delete = db.prepare("DELETE FROM kappa_outbox WHERE seq = ? AND idx = ?");
     this.#dropUpTo = db.prepare("DELETE FROM kappa_outbox WHERE seq < ? OR (seq = ? AND idx <= ?)");
@@ -77,9 +86,24 @@ export class OutboxPublisher {
 
   async #drain(): Promise<void> {
     const enc = new TextEncoder();
+    let fence: Record<string, string> | undefined;
     for (;;) {
       if (this.#stopped) return;
       try {
+        if (this.gate) {
+          if (this.empty) return void (this.pending = 0);
+          const gate = await this.gate.permit();
+          if (this.#stopped) return;
+          if (!gate.publish) {
+            // The writer publishes: drop what it did, and read the stream afresh should we take over.
+            this.#mark = undefined;
+            const up = gate.publishedUpTo;
+            if (up) this.#dropUpTo.run(up.seq, up.seq, up.idx);
+            this.pending = Number(this.#count.get());
+            return;
+          }
+          fence = gate.headers;
+        }
         const mark = (this.#mark ??= await this.#readMark());
         if (this.#stopped) return;
         this.#dropUpTo.run(mark.seq, mark.seq, mark.idx);
@@ -92,6 +116,10 @@ export class OutboxPublisher {
             [TIME_HEADER]: r.time,
             [SOURCE_HEADER]: `${r.seq}:${r.idx}`,
             "Nats-Expected-Last-Sequence": String(base + i),
+            // The first publish of a round checks the writer's fence; the chain of expected sequences then
+            // fences the rest (a newer fence would break it). A clustered stream refuses pipelined publishes
+            // that all check one subject's sequence, so only one per round does.
+            ...(i === 0 ? fence : {}),
           }),
         );
         // Every ack gets a handler now: when one fails, the others reject in the same tick.
@@ -105,6 +133,7 @@ export class OutboxPublisher {
         }
       } catch (err) {
         this.#mark = undefined; // read again what the stream holds before the next try
+        if (this.gate && isFenceRejection(err)) await this.gate.rejected(err).catch(() => {});
         this.onTrouble(`publishing emitted events failed: ${messageOf(err)} — retrying`);
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -119,14 +148,16 @@ export class OutboxPublisher {
     if (last === 0) return { seq: -1, idx: -1, streamLast: 0 };
     let m;
     try {
-      m = await jsm.streams.getMessage(this.output.stream, { seq: last });
+      // The last emit, not the last message: writer fences (outside the prefix) may follow it.
+      m = await jsm.streams.getMessage(this.output.stream, { last_by_subj: `${this.output.prefix}.>` });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
+    if (!m) return { seq: -1, idx: -1, streamLast: last };
     const source = m?.header.get(SOURCE_HEADER) || msgIdSource(m?.header.get("Nats-Msg-Id") ?? "", this.keyPrefix);
     const parts = source?.split(":").map(Number);
     if (!parts || parts.length !== 2 || !parts.every(Number.isInteger)) {
-      throw new KappaError("OUTPUT_UNKNOWN", `the last message of ${this.output.stream} (seq ${last}) was not written by this version's outbox`, {
+      throw new KappaError("OUTPUT_UNKNOWN", `the last event of ${this.output.stream} (seq ${m.seq}) was not written by this version's outbox`, {
         hint: "only Kappa may publish to output streams; check what else writes to it",
       });
     }

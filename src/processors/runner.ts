@@ -14,7 +14,7 @@ const MAX_PREFETCH = 10_000;
 import { ViewWriter, type VersionRecord, type VersionFailure, type DataDir } from "../views/index.js";
 import type { ProcessorDefinition } from "./define.js";
 import { BatchApplier, isTransientSqliteError } from "./apply.js";
-import { OutboxPublisher } from "./outbox.js";
+import { OutboxPublisher, type OutboxGate } from "./outbox.js";
 import { DurationHistogram } from "./histogram.js";
 import { clipToUntil } from "./frozen.js";
 
@@ -33,6 +33,8 @@ export interface RunnerDeps {
   input: InputSpec;
   /** Where ctx.emit output goes (stream and subject prefix); emits stay in the outbox when absent. */
   output?: InputSpec;
+  /** Publishes the outbox only while this worker is the version's fenced writer; absent: always. */
+  gate?: OutboxGate;
   limits?: Partial<BatchLimits>;
   /** How long a write waits for a SQLite lock before it counts as a transient failure (default 5000 ms). */
   busyTimeoutMs?: number;
@@ -108,6 +110,11 @@ export class VersionRunner {
     return this.#outbox?.empty ?? true;
   }
 
+  /** Starts an outbox round (after this worker became the writer, or to prune what the writer published). */
+  kickOutbox(): void {
+    this.#outbox?.kick();
+  }
+
   get walBytes(): number {
     return this.#writer?.walBytes() ?? 0;
   }
@@ -136,7 +143,7 @@ export class VersionRunner {
     }
     this.#applier = new BatchApplier(this.#writer, this.def, this.version);
     if (this.deps.output) {
-      this.#outbox = new OutboxPublisher(this.#writer.db, this.deps.nc, this.deps.output, `${this.name}:${this.version}`, this.deps.onTrouble);
+      this.#outbox = new OutboxPublisher(this.#writer.db, this.deps.nc, this.deps.output, `${this.name}:${this.version}`, this.deps.onTrouble, this.deps.gate);
       this.#outbox.kick();
     }
     await this.#subscribe();
@@ -192,7 +199,7 @@ export class VersionRunner {
     this.#lastBatchAt = Date.now();
     const until = this.record.untilSeq;
     if (until !== undefined && this.#writer!.checkpoint >= until) return; // frozen: a batch still in flight after the stop
-    const missing = firstGap(batch.events, Math.max(this.#writer!.checkpoint + 1, this.record.startSeq ?? 1));
+    const missing = firstGap(batch.events, Math.max(this.#writer!.checkpoint + 1, this.record.startSeq ?? 1), batch.skipped);
     if (missing !== null) {
       this.#truncated(missing);
       throw new Error("halted");

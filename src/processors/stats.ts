@@ -17,7 +17,7 @@ export class StatsReporter {
   #busy: Promise<void> | undefined;
   #failing = false;
 
-  constructor(private readonly catalog: Catalog, private readonly jsm: JetStreamManager, private readonly runners: Map<string, VersionRunner>, private readonly log: (m: string) => void) {
+  constructor(private readonly catalog: Catalog, private readonly jsm: JetStreamManager, private readonly runners: Map<string, VersionRunner>, private readonly log: (m: string) => void, private readonly reports: (key: string) => boolean = () => true) {
     this.#timer = setInterval(() => {
       if (!this.#busy) this.#busy = this.#report().finally(() => (this.#busy = undefined));
     }, 500);
@@ -59,7 +59,9 @@ export class StatsReporter {
     if (this.runners.size === 0) return;
     // All at once: one round trip per stream and one for the puts, not two per version, so a busy
     // connection (a rebuild pulling events) delays a report by one round trip, not by a dozen.
-    const entries = [...this.runners];
+    // Several replicas run a version; its writer speaks for it.
+    const entries = [...this.runners].filter(([key]) => this.reports(key));
+    if (entries.length === 0) return;
     try {
       const streams = [...new Set(entries.map(([, r]) => r.inputStream))];
       const heads = new Map(await Promise.all(streams.map(async (s) => [s, (await this.jsm.streams.info(s)).state.last_seq] as const)));

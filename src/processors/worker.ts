@@ -1,15 +1,18 @@
 import { existsSync } from "node:fs";
+import { hostname } from "node:os";
 import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { messageOf } from "../errors.js";
 import { ensureStream, type BatchLimits, type StreamSpec } from "../log/index.js";
-import { Catalog, DataDir, deleteUnread, hasLeaseFile, markCaughtUp, markFailed, updateCatalogCache, type ProcessorRecord, type VersionRecord } from "../views/index.js";
+import { Catalog, DataDir, deleteUnread, hasLeaseFile, markFailed, updateCatalogCache, type ProcessorRecord, type VersionRecord } from "../views/index.js";
 import { CodeStore } from "./codeStore.js";
 import { loadProcessor } from "./load.js";
 import { VersionRunner, type InputSpec } from "./runner.js";
 import { outputOf } from "./derived.js";
 import { acquireWorkerLock, type WorkerLock } from "./workerLock.js";
 import { StatsReporter } from "./stats.js";
+import { LeaseTable, DEFAULT_LEASE_TTL_MS } from "./lease.js";
+import { VersionWriter } from "./writer.js";
 
 /** How a worker runs. */
 export interface WorkerOptions {
@@ -25,6 +28,17 @@ export interface WorkerOptions {
   sweepMs?: number;
   /** The data dir's lock, already taken by the caller (`kappa dev` takes it before anything else); the worker then leaves releasing it to the caller. */
   lock?: WorkerLock;
+  /** This worker's name among several (default: host name and data dir). */
+  workerId?: string;
+  /** Placement: hold only these processors (default: all). */
+  processors?: string[];
+  /** Writer lease time to live; another replica takes over about this long after a writer stops (default 3000 ms). */
+  leaseTtlMs?: number;
+}
+
+/** A worker's default id: the host and the data dir, stable across restarts of the same worker. */
+export function defaultWorkerId(dataDir: DataDir): string {
+  return `${hostname()}:${dataDir.root}`;
 }
 
 const ACTIVE = new Set(["building", "caught-up", "live"]);
@@ -34,11 +48,14 @@ const CODE_ERRORS = new Set(["CODE_LOAD_FAILED", "BAD_PROCESSOR", "CODE_CORRUPT"
 /** `kappa run`: watches the catalog and keeps every non-retired version of every processor current, each from its own checkpoint. */
 export class Worker {
   readonly runners = new Map<string, VersionRunner>();
+  /** The writer role of each running version (keys as in `runners`). */
+  readonly writers = new Map<string, VersionWriter>();
   readonly #records = new Map<string, ProcessorRecord>();
   #queue: Promise<void> = Promise.resolve();
   #stopWatch: (() => void) | undefined;
   #cleanup: NodeJS.Timeout | undefined;
   readonly #waitingForReaders = new Set<string>();
+  #leaseTimer: NodeJS.Timeout | undefined;
   #stats: StatsReporter | undefined;
   #closed = false;
 
@@ -48,8 +65,14 @@ export class Worker {
     private readonly jsm: JetStreamManager,
     readonly catalog: Catalog,
     private readonly code: CodeStore,
+    readonly leases: LeaseTable,
     private readonly releaseLock: () => void,
   ) {}
+
+  /** This worker's id. */
+  get id(): string {
+    return this.leases.worker;
+  }
 
   /** Starts a worker: takes the data dir's lock, ensures the streams, and follows the catalog. */
   static async start(opts: WorkerOptions): Promise<Worker> {
@@ -59,7 +82,8 @@ export class Worker {
       const jsm = await ensureStream(opts.nc, opts.spec);
       const catalog = await Catalog.open(opts.nc, opts.spec.stream, opts.spec.replicas);
       const code = await CodeStore.open(opts.nc, opts.spec.stream, opts.dataDir, opts.spec.replicas);
-      const w = new Worker(opts, jetstream(opts.nc), jsm, catalog, code, release);
+      const leases = await LeaseTable.open(opts.nc, opts.spec.stream, opts.workerId ?? defaultWorkerId(opts.dataDir), opts.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, opts.spec.replicas);
+      const w = new Worker(opts, jetstream(opts.nc), jsm, catalog, code, leases, release);
       await w.#begin();
       return w;
     } catch (err) {
@@ -76,7 +100,23 @@ export class Worker {
     this.#stopWatch = watch.stop;
     this.#cleanup = setInterval(() => this.#deleteRetired(), this.opts.sweepMs ?? 1000);
     void this.#watchConnection();
-    this.#stats = new StatsReporter(this.catalog, this.jsm, this.runners, (m) => this.#log(m));
+    this.#stats = new StatsReporter(this.catalog, this.jsm, this.runners, (m) => this.#log(m), (key) => this.writers.get(key)?.isWriter === true);
+    // A few lease rounds per TTL: renew early, and notice a free lease soon after it expired.
+    this.#leaseTimer = setInterval(() => this.#leaseRound(), Math.max(100, Math.min(500, this.leases.ttlMs / 4)));
+  }
+
+  #leaseRound(): void {
+    for (const [key, w] of this.writers) {
+      void w.tick();
+      // A replica prunes from its outbox what the writer has published.
+      const r = this.runners.get(key);
+      if (r && !w.isWriter && r.outboxPending > 0) r.kickOutbox();
+    }
+  }
+
+  /** True when placement puts this processor on this worker. */
+  holds(name: string): boolean {
+    return !this.opts.processors || this.opts.processors.includes(name);
   }
 
   /** After NATS comes back, every runner reads again from its checkpoint at once. */
@@ -120,6 +160,8 @@ export class Worker {
     } catch (err) {
       this.#log(`cannot write the catalog copy: ${messageOf(err)}`);
     }
+    // Placement: every record is known (a stage asks about its upstream), only held ones run here.
+    if (!this.holds(record.name)) return;
     for (const v of Object.values(record.versions)) {
       const key = `${record.name}/${v.version}`;
       const runner = this.runners.get(key);
@@ -128,6 +170,8 @@ export class Worker {
       } else if (runner && (v.state === "retired" || v.state === "failed")) {
         this.runners.delete(key);
         await runner.stop();
+        await this.writers.get(key)?.close();
+        this.writers.delete(key);
         this.#log(`${key}: stopped (${v.state})`);
       }
     }
@@ -154,28 +198,35 @@ export class Worker {
       return;
     }
     const input: InputSpec = v.source ? outputOf(this.opts.spec.stream, v.source.processor, v.source.version) : this.opts.spec;
+    const output = outputOf(this.opts.spec.stream, name, v.version);
+    const writer = new VersionWriter(name, v.version, { nc: this.opts.nc, catalog: this.catalog, leases: this.leases, output, log: (m) => this.#log(m) });
     const runner = new VersionRunner(v, def, {
       nc: this.opts.nc,
       js: this.js,
       jsm: this.jsm,
       dataDir: this.opts.dataDir,
       input,
-      output: outputOf(this.opts.spec.stream, name, v.version),
+      output,
+      gate: writer,
       limits: this.opts.limits,
       busyTimeoutMs: this.opts.busyTimeoutMs,
       ...(v.source ? { upstreamSettled: () => this.#upstreamSettled(v.source!) } : {}),
+      // Only the version's writer records these; a replica remembers them in case it takes over.
       onCaughtUp: () => {
         this.#log(`${key}: caught up at ${runner.checkpoint}`);
-        this.#persist(`${key}: recording catch-up`, () => markCaughtUp(this.catalog, name, v.version));
+        writer.caughtUp();
       },
       onFailed: (f) => {
         this.#log(`${key}: FAILED ${f.seq ? `at event ${f.seq} (${f.type}) ` : ""}— ${f.message}`);
-        this.#persist(`${key}: recording failure`, () => markFailed(this.catalog, name, v.version, f));
+        writer.failed(f);
       },
       onTrouble: (m) => this.#log(m),
     });
+    writer.subject = runner;
     this.runners.set(key, runner);
+    this.writers.set(key, writer);
     this.#log(`${key}: running from checkpoint (${v.state})`);
+    void writer.tick();
     await runner.start();
   }
 
@@ -227,10 +278,14 @@ export class Worker {
     this.#closed = true;
     this.#stopWatch?.();
     clearInterval(this.#cleanup);
+    clearInterval(this.#leaseTimer);
     await this.#queue.catch(() => {});
     await this.#stats?.close();
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
     this.runners.clear();
+    // Leases go back only after the outboxes stopped: the next writer then finds everything we published.
+    await Promise.all([...this.writers.values()].map((w) => w.close()));
+    this.writers.clear();
     this.releaseLock();
   }
 

@@ -42,6 +42,14 @@ export interface VersionRecord {
   queries?: Record<string, string>;
   /** For `kappa replay`: the version whose code this one runs. */
   replayOf?: number;
+  /** The worker that last claimed this version's writer lease, with the lease's fencing token. */
+  writer?: WriterFence & { since: string };
+}
+
+/** A writer's identity and fencing token (the KV revision its lease was acquired at): larger is newer. */
+export interface WriterFence {
+  worker: string;
+  token: number;
 }
 
 /** A change to a processor, for `kappa history`. */

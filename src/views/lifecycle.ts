@@ -1,5 +1,33 @@
 import { InputError, KappaError } from "../errors.js";
-import { Catalog, CatalogConflictError, addHistory, newProcessorRecord, versionOf, type ProcessorRecord, type VersionRecord, type VersionFailure } from "./catalog.js";
+import { Catalog, CatalogConflictError, addHistory, newProcessorRecord, versionOf, type ProcessorRecord, type VersionRecord, type VersionFailure, type WriterFence } from "./catalog.js";
+
+/** A writer acted with a fencing token older than the version's current writer's: it lost its lease and must stop. */
+export class FencedError extends KappaError {
+  constructor(message: string) {
+    super("FENCED", message, { hint: "another worker took over as this version's writer; this one carries on as a replica" });
+  }
+}
+
+/** Refuses a writer's change unless it carries the token of the version's current writer. */
+function checkFence(name: string, v: VersionRecord, fence: WriterFence | undefined): void {
+  if (fence && v.writer?.token !== fence.token) {
+    throw new FencedError(`${name} v${v.version}: writer token ${fence.token} of ${fence.worker} is stale (current: ${v.writer ? `${v.writer.token} of ${v.writer.worker}` : "none"})`);
+  }
+}
+
+/**
+ * Records that `fence` now writes this version. Refuses when a newer token already claimed it, so of two
+ * workers that both believed they held the lease only the later one can act on the catalog afterwards.
+ */
+export async function claimWriter(catalog: Catalog, name: string, version: number, fence: WriterFence): Promise<ProcessorRecord> {
+  return catalog.mutate(name, (cur) => {
+    if (!cur) throw new KappaError("CATALOG_MISSING", `processor ${name} vanished from the catalog`);
+    const v = versionOf(cur, version);
+    if (v.writer && v.writer.token > fence.token) throw new FencedError(`${name} v${version}: ${v.writer.worker} holds a newer writer token (${v.writer.token} > ${fence.token})`);
+    if (v.writer?.token !== fence.token) v.writer = { ...fence, since: new Date().toISOString() };
+    return cur;
+  });
+}
 
 /** What a new version runs and where it starts. */
 export type NewVersion = Pick<VersionRecord, "codeHash" | "codeKind" | "origin" | "from" | "startSeq" | "startTime" | "until" | "untilSeq" | "subjects" | "replayOf" | "source" | "queries"> & {
@@ -140,10 +168,11 @@ export async function retire(catalog: Catalog, name: string, version: number): P
 }
 
 /** Records that a version has caught up; the first version of a processor, or one deployed with --promote, goes live. */
-export async function markCaughtUp(catalog: Catalog, name: string, version: number): Promise<ProcessorRecord> {
+export async function markCaughtUp(catalog: Catalog, name: string, version: number, fence?: WriterFence): Promise<ProcessorRecord> {
   return catalog.mutate(name, (cur) => {
     if (!cur) throw new KappaError("CATALOG_MISSING", `processor ${name} vanished from the catalog`);
     const v = versionOf(cur, version);
+    checkFence(name, v, fence);
     if (v.state !== "building") return cur;
     v.state = "caught-up";
     v.caughtUpAt = new Date().toISOString();
@@ -161,10 +190,11 @@ export async function markCaughtUp(catalog: Catalog, name: string, version: numb
 }
 
 /** Marks a version failed with the event and error; a failed live version stays live (it keeps serving what it has). */
-export async function markFailed(catalog: Catalog, name: string, version: number, failure: VersionFailure): Promise<ProcessorRecord> {
+export async function markFailed(catalog: Catalog, name: string, version: number, failure: VersionFailure, fence?: WriterFence): Promise<ProcessorRecord> {
   return catalog.mutate(name, (cur) => {
     if (!cur) throw new KappaError("CATALOG_MISSING", `processor ${name} vanished from the catalog`);
     const v = versionOf(cur, version);
+    checkFence(name, v, fence);
     if (v.state === "failed" || v.state === "retired") return cur;
     v.error = failure;
     if (v.state !== "live") v.state = "failed";

@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { resolve } from "node:path";
 
-/** `kappa run` as a subprocess, so a test can SIGKILL it like a crash. */
+/** `kappa run` as a subprocess, so a test can SIGKILL or SIGSTOP it like a crash or a pause. */
 export class WorkerProcess {
   private constructor(readonly child: ChildProcess, readonly log: string[]) {}
 
-  static start(natsUrl: string, dataDir: string): WorkerProcess {
-    const child = spawn(process.execPath, [resolve("bin/kappa.js"), "--nats", natsUrl, "--data-dir", dataDir, "run"], { stdio: ["ignore", "ignore", "pipe"] });
+  /** Starts `kappa run`; `args` go after `run` (--worker-id, --processors, --lease-ttl …), `globals` before it (--replicas …). */
+  static start(natsUrl: string, dataDir: string, args: string[] = [], globals: string[] = []): WorkerProcess {
+    const child = spawn(process.execPath, [resolve("bin/kappa.js"), "--nats", natsUrl, "--data-dir", dataDir, ...globals, "run", ...args], { stdio: ["ignore", "ignore", "pipe"] });
     const log: string[] = [];
     child.stderr!.on("data", (b: Buffer) => log.push(b.toString()));
     return new WorkerProcess(child, log);
@@ -16,10 +17,26 @@ export class WorkerProcess {
     return this.child.pid ?? -1;
   }
 
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  /** Everything the worker logged so far. */
+  get output(): string {
+    return this.log.join("");
+  }
+
+  /** Sends a signal without waiting (SIGSTOP / SIGCONT). */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.exited) this.child.kill(signal);
+  }
+
   /** Kills the worker at once, as a crash would, and waits until it is gone. */
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.exited) return;
     const gone = new Promise<void>((r) => this.child.once("exit", () => r()));
+    // A stopped process ignores SIGTERM until continued.
+    if (signal !== "SIGKILL") this.child.kill("SIGCONT");
     this.child.kill(signal);
     await gone;
   }

@@ -3,7 +3,8 @@ import type { Command } from "commander";
 import { join } from "node:path";
 import { NatsServer, NatsCluster, connectNats, DEFAULT_LIMITS, type BatchLimits } from "../../log/index.js";
 import { InputError } from "../../errors.js";
-import { Worker, acquireWorkerLock } from "../../processors/index.js";
+import { Worker, acquireWorkerLock, DEFAULT_LEASE_TTL_MS, type WorkerOptions } from "../../processors/index.js";
+import { validateProcessorName } from "../../views/index.js";
 import { CliContext } from "../context.js";
 import { startHttpServer } from "../http/index.js";
 import { queryCapOptions, withQueryCapFlags, type QueryCapFlags } from "../flags.js";
@@ -56,19 +57,39 @@ function logLine(ctx: CliContext): (l: string) => void {
   };
 }
 
+interface PlacementFlags {
+  workerId?: string;
+  processors?: string;
+  leaseTtl: string;
+}
+
+/** Worker id, placement and lease TTL from flags. */
+function placement(o: PlacementFlags): Pick<WorkerOptions, "workerId" | "processors" | "leaseTtlMs"> {
+  const ttl = Number(o.leaseTtl);
+  if (!(ttl >= 0.3 && ttl <= 600)) throw new InputError(`--lease-ttl ${o.leaseTtl} is not a number of seconds between 0.3 and 600`, { hint: "e.g. --lease-ttl 3 (a writer that stops is replaced within about that long)" });
+  const processors = o.processors?.split(",").map((p) => p.trim()).filter((p) => p.length > 0);
+  if (processors) for (const p of processors) validateProcessorName(p);
+  if (o.workerId !== undefined && !/^[A-Za-z0-9_.:/@-]{1,200}$/.test(o.workerId)) throw new InputError(`--worker-id ${o.workerId} has characters other than letters, digits and _.:/@-`, { hint: "e.g. --worker-id w1" });
+  return { ...(o.workerId ? { workerId: o.workerId } : {}), ...(processors?.length ? { processors } : {}), leaseTtlMs: Math.round(ttl * 1000) };
+}
+
 export function registerRun(program: Command): void {
   withBatchFlags(program.command("run"))
-    .description("the worker: keeps every non-retired version of every processor up to date")
-    .action(async (o: BatchFlags, cmd: Command) => {
+    .description("the worker: keeps every non-retired version of every processor (or of --processors) up to date")
+    .option("--worker-id <id>", "this worker's name among several (default: host name and data dir)")
+    .option("--processors <a,b>", "hold only these processors (default: all)")
+    .option("--lease-ttl <seconds>", "writer lease time to live: another worker takes over about this long after a writer stops", String(DEFAULT_LEASE_TTL_MS / 1000))
+    .action(async (o: BatchFlags & PlacementFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const log = logLine(ctx);
       const limits = batchLimits(o);
+      const place = placement(o);
       const nc = await connectNats(ctx.natsOptions({ reconnectForever: true, name: "kappa-worker" }));
-      const worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits }).catch(async (err: unknown) => {
+      const worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, ...place }).catch(async (err: unknown) => {
         await nc.close();
         throw err;
       });
-      log(`worker running on ${ctx.natsUrl}, data dir ${ctx.dataDir.root}`);
+      log(`worker ${worker.id} running on ${ctx.natsUrl}, data dir ${ctx.dataDir.root}${place.processors ? `, processors ${place.processors.join(",")}` : ""}`);
       const sig = await interrupted();
       log(`${sig}: stopping`);
       await worker.close();
