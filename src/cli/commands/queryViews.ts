@@ -21,7 +21,7 @@ export interface ViewsQueryFlags {
 export async function runViewsQuery(ctx: CliContext, views: ViewRef[], sql: string, flags: ViewsQueryFlags, started: number): Promise<void> {
   const maxBytes = positiveInt("--max-bytes", flags.maxBytes);
   const memoryBytes = flags.queryMemory === undefined ? Math.max(256 << 20, maxBytes * 4) : positiveInt("--query-memory", flags.queryMemory);
-  const pool = new QueryPool({ size: 1, memoryBytes });
+  const pool = new QueryPool({ size: 1, memoryBytes, warm: true });
   try {
     const timeoutMs = Math.round(Number(flags.timeout) * 1000);
     if (!(timeoutMs > 0)) throw new InputError(`--timeout ${flags.timeout} is not a positive number of seconds`);

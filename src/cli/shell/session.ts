@@ -22,7 +22,7 @@ export class ShellSession {
   #tables: ShellTable[] = [];
 
   private constructor(readonly ctx: CliContext, readonly processor: string | undefined, readonly timeoutMs: number) {
-    this.pool = new QueryPool({ size: 1 });
+    this.pool = new QueryPool({ size: 1, warm: true });
     this.records = recordSource(ctx);
   }
 
