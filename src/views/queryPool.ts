@@ -139,16 +139,19 @@ export class QueryPool {
       if (msg.ok) p.resolve(msg.result!);
       else p.reject(queryError(msg.error!, { maxBytes: p.maxBytes, memoryBytes: this.#memoryBytes }));
     });
+    let spawnError: Error | undefined;
+    child.on("error", (err) => (spawnError = err));
     // "close", not "exit": it comes after the last message, so an answer sent just before leaving is not lost.
     child.on("close", (code, signal) => {
       if (slot.child === child) slot.child = undefined;
       const p = slot.job;
       if (!p || slot.child !== undefined) return;
-      // Died under a query it was not killed for: most likely out of memory.
       this.#finish(slot);
-      p.reject(signal === "SIGKILL" || code !== 0 ? new ResultTooLargeError(this.#memoryBytes, "memory", `the query process died (${signal ?? `exit ${code}`}): the query probably needs`) : new KappaError("QUERY_FAILED", "the query process left before answering", { hint: "retry the query" }));
+      if (spawnError) p.reject(new KappaError("QUERY_PROCESS", `cannot start a query process: ${spawnError.message}`, { hint: "check that node can run here (the query process is `node src/views/queryProcess.mjs`)", cause: spawnError }));
+      // Died under a query it was not killed for: most likely out of memory.
+      else if (signal !== null || code !== 0) p.reject(new ResultTooLargeError(this.#memoryBytes, "memory", `the query process died (${signal ?? `exit ${code}`}): the query probably needs`));
+      else p.reject(new KappaError("QUERY_FAILED", "the query process left before answering", { hint: "retry the query" }));
     });
-    child.on("error", () => {}); // spawn failures surface as 'exit'
     return child;
   }
 
