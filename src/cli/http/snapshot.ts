@@ -8,6 +8,8 @@ export interface VersionView {
   version: number;
   state: VersionState;
   live: boolean;
+  /** A frozen version (`--until`): the last sequence it applies; it never follows the log. */
+  frozenAt?: number;
   /** Last applied sequence, read from the view file (fresher than the worker's stats). */
   checkpoint: number | null;
   /** Events the worker applied to this version since it (the worker) started, as it reports them. */
@@ -83,6 +85,7 @@ export function processorView(rec: ProcessorRecord, catalog: LiveCatalog, checkp
       version: v.version,
       state: v.state,
       live: rec.live === v.version,
+      ...(v.untilSeq !== undefined ? { frozenAt: v.untilSeq } : {}),
       checkpoint,
       eventsApplied: stats?.applied ?? null,
       logHead,

@@ -24,9 +24,10 @@
 
   function progress(v) {
     if (v.state !== "building" || !v.logHead) return "";
-    const pct = Math.min(100, Math.floor((100 * (v.checkpoint || 0)) / v.logHead));
+    const end = v.frozenAt === undefined ? v.logHead : Math.min(v.logHead, v.frozenAt); // a frozen build ends at its --until
+    const pct = Math.min(100, Math.floor((100 * (v.checkpoint || 0)) / end));
     const left = eta(v.etaSeconds);
-    return '<span class="progress" title="' + fmt(v.checkpoint) + " of " + fmt(v.logHead) + '"><span class="bar"><i style="width:' + pct + '%"></i></span>' +
+    return '<span class="progress" title="' + fmt(v.checkpoint) + " of " + fmt(end) + '"><span class="bar"><i style="width:' + pct + '%"></i></span>' +
       pct + "%" + (left ? ' · <span class="eta">ETA ' + left + "</span>" : "") + "</span>";
   }
 
@@ -37,7 +38,7 @@
       return '<tr class="' + (v.live ? "live" : "") + '" data-version="' + v.version + '">' +
         "<td>" + (v.live ? '<span class="star" title="live">★</span>' : "") + "</td>" +
         "<td><b>v" + v.version + "</b></td>" +
-        '<td><span class="state ' + esc(v.state) + '">' + esc(v.state) + "</span>" + progress(v) + "</td>" +
+        '<td><span class="state ' + esc(v.state) + '">' + esc(v.frozenAt === undefined ? v.state : v.state === "caught-up" ? "frozen at " + v.frozenAt : v.state + " (frozen at " + v.frozenAt + ")") + "</span>" + progress(v) + "</td>" +
         cell(k + "cp", fmt(v.checkpoint), "num checkpoint") +
         cell(k + "head", fmt(v.logHead), "num head") +
         cell(k + "lag", fmt(v.lag), "num lag") +
