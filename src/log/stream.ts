@@ -52,7 +52,9 @@ export function appendOnlyProblems(c: Partial<StreamConfig>): string[] {
 
 /** Creates the stream if it is missing (append-only: delete and purge denied), and checks an existing one. */
 export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promise<JetStreamManager> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc).catch((err: unknown) => {
+    throw wrapJsError(err, spec.stream);
+  });
   const subject = `${spec.prefix}.>`;
   try {
     const info = await jsm.streams.info(spec.stream);
@@ -99,7 +101,11 @@ export function atomicCapable(nc: NatsConnection): boolean {
 
 /** Whether appends to this stream can use atomic batches. */
 export async function allowsAtomic(jsm: JetStreamManager, stream: string): Promise<boolean> {
-  return (await jsm.streams.info(stream)).config.allow_atomic === true;
+  try {
+    return (await jsm.streams.info(stream)).config.allow_atomic === true;
+  } catch (err) {
+    throw wrapJsError(err, stream);
+  }
 }
 
 /** An existing stream with fewer copies than --replicas asks for is reported, never silently used. */
