@@ -29,6 +29,17 @@ describe("the examples, specified with kappa/testing (every event also delivered
     });
   }
 
+  it("orders_by_customer reads order.placed in any of its three schema versions through its upcasters", async () => {
+    await processorSpec(example("schemas/orders_by_customer.ts"))
+      .given([placed("o1", "ann", 10)])
+      .when([
+        { type: "order.placed", schemaVersion: 2, data: { order: "o2", customer: { id: "ann" }, amount: 2.5, product: "p1", quantity: 1 } },
+        { type: "order.placed", schemaVersion: 3, data: { order: "o3", customer: { id: "bob" }, amount_cents: 700, product: "p1", quantity: 1 } },
+        refunded("o1", "ann", 10),
+      ])
+      .then({ customers: [{ customer_id: "ann", orders: 1, cents: 250 }, { customer_id: "bob", orders: 1, cents: 700 }] });
+  });
+
   it("order_facts keeps signed movements and emits money.moved for each", async () => {
     await processorSpec(example("pipeline/order_facts.ts"))
       .given([placed("o1", "ann", 10)])

@@ -13,6 +13,8 @@ export interface TestEvent {
   data: unknown;
   time?: string;
   id?: string;
+  /** The schema version of its type (absent means 1), as `kappa append --schema-version` would store it. */
+  schemaVersion?: number;
 }
 
 /** A row as better-sqlite3 returns it. */
@@ -43,6 +45,7 @@ function toRaw(events: readonly TestEvent[]): RawEvent[] {
     time: e.time ?? new Date(BASE_TIME + i * 1000).toISOString(),
     id: e.id ?? `spec-${i + 1}`,
     data: enc.encode(JSON.stringify(e.data ?? null)),
+    ...(e.schemaVersion !== undefined ? { schemaHeader: String(e.schemaVersion) } : {}),
   }));
 }
 
