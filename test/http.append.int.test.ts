@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { TestEnv, waitFor } from "./support/env.js";
 import { cliContext } from "./support/cli.js";
+import { CliContext } from "../src/cli/context.js";
 import { eventDigest, readLog } from "./support/logRead.js";
 import { startHttpServer, type HttpServer } from "../src/cli/http/index.js";
 import { connectNats, type NatsServer } from "../src/log/index.js";
@@ -248,4 +249,30 @@ describe("POST /events while NATS dies", () => {
       await restarted?.kill();
     }
   }, 90_000);
+});
+
+describe("POST /events on a 3-server cluster (stream with 3 replicas)", () => {
+  it("stores each event once with retries and overlapping requests from posters on different servers (digest)", async () => {
+    await using c = await TestEnv.start({ cluster: 3 });
+    const servers = await Promise.all(c.cluster.urls.map((url) => startHttpServer(new CliContext({ nats: url, dataDir: c.dataDir.root, stream: c.spec.stream, prefix: c.spec.prefix }), { port: 0, token: TOKEN, append: { allow: true } })));
+    try {
+      const requests = Array.from({ length: 12 }, (_, q) => Array.from({ length: 20 }, (_, k) => ({ type: "order.placed", id: `z${q}-${k}`, data: { q, k } })));
+      // Each request goes to one server, its retry to another, and every third overlaps the next one.
+      await Promise.all(
+        requests.map(async (req, q) => {
+          const first = await post(servers[q % 3]!.url, "/events", req);
+          const again = await post(servers[(q + 1) % 3]!.url, "/events", q % 3 === 0 ? [...req.slice(10), ...(requests[q + 1] ?? []).slice(0, 5)] : req);
+          expect(first.status, JSON.stringify(first.json)).toBe(200);
+          expect(again.status, JSON.stringify(again.json)).toBe(200);
+          if (q % 3 !== 0) expect(again.json.seqs).toEqual(first.json.seqs);
+        }),
+      );
+      const log = await readLog(c.nc, c.spec);
+      const expected = requests.flat().map((e) => ({ type: e.type, id: e.id, data: JSON.stringify(e.data) }));
+      expect(log).toHaveLength(expected.length);
+      expect(eventDigest(log)).toBe(eventDigest(expected));
+    } finally {
+      for (const s of servers) await s.close();
+    }
+  }, 60_000);
 });
