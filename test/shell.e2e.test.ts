@@ -99,6 +99,12 @@ describe("kappa shell", () => {
       tmux("send-keys", "C-d");
       await waitFor(() => existsSync(join(env.dataDir.root, "shell_history")), 10_000, "the history file");
       expect(readFileSync(join(env.dataDir.root, "shell_history"), "utf8")).toContain("SELECT count(*) AS n FROM totals;");
+      // A new shell recalls it with the Up arrow.
+      tmux("respawn-pane", "-k", cmd);
+      await waitFor(() => /kappa>\s*$/.test(screen().trimEnd()), 20_000, "the second prompt");
+      tmux("send-keys", "Up");
+      await waitFor(() => /kappa> SELECT count\(\*\) AS n FROM totals;/.test(screen()), 5000, "Up to recall the last statement");
+      tmux("send-keys", "C-d");
     } finally {
       try {
         process.kill(serverPid, "SIGKILL");

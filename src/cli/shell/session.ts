@@ -1,5 +1,5 @@
 import { InputError, KappaError } from "../../errors.js";
-import { Catalog, QueryPool, queryViews, readCatalogCache, type RecordSource, type ViewRef, type ViewsAnswer } from "../../views/index.js";
+import { Catalog, MAX_VIEWS, QueryPool, queryViews, readCatalogCache, type RecordSource, type ViewRef, type ViewsAnswer } from "../../views/index.js";
 import type { CliContext } from "../context.js";
 import { recordSource } from "../records.js";
 
@@ -53,7 +53,9 @@ export class ShellSession {
     if (this.processor) {
       this.#views = [{ processor: this.processor }];
     } else {
-      const names = (await this.#liveNames()).filter((n) => n !== "main" && n !== "temp").slice(0, 10);
+      const all = (await this.#liveNames()).filter((n) => n !== "main" && n !== "temp");
+      const names = all.slice(0, MAX_VIEWS);
+      if (all.length > names.length) process.stderr.write(`note: ${all.length} live views; the shell attaches the first ${MAX_VIEWS} (${names.join(", ")}) — open another with \`kappa shell <processor>\`\n`);
       if (names.length === 0) throw new KappaError("NO_LIVE_VERSION", "no processor has a live version yet", { hint: "deploy one with `kappa deploy <module>`, or open a processor's shell: `kappa shell <processor>`" });
       this.#views = names.map((processor) => ({ processor }));
     }
