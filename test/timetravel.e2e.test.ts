@@ -48,5 +48,5 @@ describe("the kappa binary: schema versions and time travel", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000); // eleven binary runs: seconds each on a loaded 2-core machine
 });
