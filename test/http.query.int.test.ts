@@ -125,7 +125,8 @@ describe("HTTP queries: POST /views/:processor/query", () => {
     const unknown = await query({ sql: "SELECT 1", minseq: 3 });
     expect(unknown.status).toBe(400);
     expect(unknown.json.message).toMatch(/unknown field minseq/);
-    expect((await query({ params: {} })).json.message).toMatch(/sql must be a string/);
+    expect((await query({ params: {} })).json.message).toMatch(/body\.sql is missing/);
+    expect((await query({ sql: 7 })).json.message).toMatch(/^sql must be a string$/);
     expect((await query({ sql: "SELECT 1", limit: 0 })).status).toBe(400);
     expect((await query({ sql: "SELECT 1", timeoutMs: 10_000_000 })).status).toBe(400);
     const big = await query({ sql: `SELECT '${"x".repeat(70 * 1024)}' AS big` });

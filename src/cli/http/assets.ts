@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
+import { ASSETS as ASSETS_SCHEMA } from "./schemas.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -30,7 +31,7 @@ export function pageFile(name: string): string {
 
 /** `GET /assets/:name`: the status page's script, styles and the uPlot charting library. */
 export function registerAssets(app: FastifyInstance): void {
-  app.get<{ Params: { name: string } }>("/assets/:name", async (req, reply) => {
+  app.get<{ Params: { name: string } }>("/assets/:name", { schema: ASSETS_SCHEMA }, async (req, reply) => {
     const asset = Object.hasOwn(ASSETS, req.params.name) ? ASSETS[req.params.name] : undefined;
     if (!asset) return reply.callNotFound();
     reply.header("content-type", asset.type);

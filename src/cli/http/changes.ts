@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { NotFoundError, UnavailableError, messageOf } from "../../errors.js";
 import { queryView, validateProcessorName } from "../../views/index.js";
 import type { ServerDeps } from "./deps.js";
+import { CHANGES } from "./schemas.js";
 import { bodyOf } from "./errors.js";
 import { queryStringParams } from "./params.js";
 import type { SseStream } from "./sse.js";
@@ -112,7 +113,7 @@ export function registerChanges(app: FastifyInstance, deps: ServerDeps): void {
     feeds.clear();
   });
 
-  app.get<{ Params: { processor: string }; Querystring: Record<string, unknown> }>("/views/:processor/changes", async (req, reply) => {
+  app.get<{ Params: { processor: string }; Querystring: Record<string, unknown> }>("/views/:processor/changes", { schema: CHANGES }, async (req, reply) => {
     const processor = validateProcessorName(req.params.processor);
     const rec = await deps.catalog.records(processor);
     if (!rec) throw new NotFoundError(`processor ${processor} is not deployed`, { hint: "`GET /views` lists what exists" });

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { ServerDeps } from "./deps.js";
+import { HEALTH } from "./schemas.js";
 
 /**
  * `GET /healthz`. 200 `ok` when NATS answers and every live view file reads; 200 `degraded` when NATS is
@@ -8,7 +9,7 @@ import type { ServerDeps } from "./deps.js";
  */
 export function registerHealth(app: FastifyInstance, deps: ServerDeps): void {
   const started = Date.now();
-  app.get("/healthz", async (_req, reply) => {
+  app.get("/healthz", { schema: HEALTH }, async (_req, reply) => {
     const nats = deps.catalog.health();
     const views = deps.catalog.list().filter((r) => r.live !== null).map((r) => {
       const cp = deps.checkpoints.read(deps.ctx.dataDir.viewFile(r.name, r.live!));

@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { Counter, Gauge, Registry, type Metric } from "prom-client";
 import type { VersionState } from "../../views/index.js";
 import type { ServerDeps } from "./deps.js";
+import { METRICS } from "./schemas.js";
 
 const STATES: VersionState[] = ["building", "caught-up", "live", "retired", "failed"];
 const LABELS = ["processor", "version"] as const;
@@ -61,7 +62,7 @@ export function registerMetrics(app: FastifyInstance, deps: ServerDeps): void {
   const batches = new StatsHistogram("kappa_view_batch_apply_duration_seconds", "time to apply one batch of events and commit it with the checkpoint");
   registry.registerMetric(batches as unknown as Metric);
 
-  app.get("/metrics", async (_req, reply) => {
+  app.get("/metrics", { schema: METRICS }, async (_req, reply) => {
     const s = deps.snapshot();
     for (const m of [checkpoint, head, lag, eps, state, live, deadLetters, wal, applied]) m.reset();
     natsUp.set(s.nats.reachable ? 1 : 0);

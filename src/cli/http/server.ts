@@ -15,6 +15,8 @@ import { registerHealth } from "./health.js";
 import { LiveCatalog, type NatsHealth } from "./liveCatalog.js";
 import { registerMetrics } from "./metrics.js";
 import { CheckpointRates } from "./rates.js";
+import { registerOpenApi } from "./openapi.js";
+import { VALIDATION, schemaError } from "./schemas.js";
 import { snapshot } from "./snapshot.js";
 import { SseHub } from "./sse.js";
 import { registerStatus } from "./statusRoutes.js";
@@ -72,6 +74,8 @@ export interface HttpServer {
   port: number;
   /** Whether NATS answers right now, and where processor records come from. */
   health(): NatsHealth;
+  /** Every route, as `METHOD /path` (HEAD twins left out). */
+  routes(): string[];
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -127,7 +131,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     onClose: (fn) => cleanups.push(fn),
   };
 
-  const app = Fastify({ bodyLimit: opts.bodyLimit ?? 64 * 1024, logger: false, forceCloseConnections: true, return503OnClosing: true, ...(https ? { https } : {}) });
+  const app = Fastify({ bodyLimit: opts.bodyLimit ?? 64 * 1024, logger: false, forceCloseConnections: true, return503OnClosing: true, ajv: VALIDATION, schemaErrorFormatter: schemaError, ...(https ? { https } : {}) });
   // Timeouts count from here: time spent waiting for a query process is part of a request's budget.
   app.addHook("onRequest", async (req) => {
     arrivals.set(req.raw, Date.now());
@@ -149,6 +153,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
       hint: "routes: GET /, /events/status, /views, /views/:processor, /views/:processor/queries/:name, /views/:processor/changes, /metrics, /healthz; POST /views/:processor/query, /query, /events, /events/:type (see docs/http.md)",
     });
   });
+  const routes = await registerOpenApi(app);
   registerViews(app, deps);
   registerViewsQuery(app, deps);
   registerEvents(app, deps, {
@@ -189,5 +194,5 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
   }
   const address = app.server.address();
   const bound = typeof address === "object" && address ? address.port : port;
-  return { url: urlFor(host, bound, https !== undefined), host, port: bound, health: () => catalog.health(), close, [Symbol.asyncDispose]: close };
+  return { url: urlFor(host, bound, https !== undefined), host, port: bound, health: () => catalog.health(), routes: () => [...routes], close, [Symbol.asyncDispose]: close };
 }

@@ -3,6 +3,7 @@ import type { ServerDeps } from "./deps.js";
 import type { ViewsSnapshot } from "./snapshot.js";
 import { pageFile, registerAssets } from "./assets.js";
 import { StatusHistory } from "./history.js";
+import { STATUS_EVENTS, STATUS_PAGE } from "./schemas.js";
 
 /** Snapshots every view at a fixed interval while someone watches, and tells them when anything changed. */
 class StatusFeed {
@@ -55,14 +56,14 @@ export function registerStatus(app: FastifyInstance, deps: ServerDeps): void {
   });
   registerAssets(app);
 
-  app.get("/", async (_req, reply) => {
+  app.get("/", { schema: STATUS_PAGE }, async (_req, reply) => {
     reply.header("content-type", "text/html; charset=utf-8");
     reply.header("cache-control", "no-store");
     reply.header("content-security-policy", "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:");
     return pageFile("status.html");
   });
 
-  app.get("/events/status", async (_req, reply) => {
+  app.get("/events/status", { schema: STATUS_EVENTS }, async (_req, reply) => {
     const stream = deps.hub.open(reply);
     stream.send("history", { samples: history.samples() });
     stream.onClose(feed.subscribe((s) => stream.send("status", s)));

@@ -3,6 +3,7 @@ import { NotFoundError } from "../../errors.js";
 import { assertReadOnlySql, queryView, validateProcessorName, type QueryAnswer } from "../../views/index.js";
 import { arrivedAt, type ServerDeps } from "./deps.js";
 import { CONTROL_KEYS, queryBody, queryControls, queryStringParams } from "./params.js";
+import { NAMED_QUERY, QUERY, VIEW, VIEWS } from "./schemas.js";
 import { processorView } from "./snapshot.js";
 
 /** Single words that are whole SQL statements: refused as SQL, never looked up as named queries. */
@@ -15,7 +16,7 @@ function answer(a: QueryAnswer): Record<string, unknown> {
 
 /** `GET /views`, `GET /views/:processor`, `POST /views/:processor/query` and `GET /views/:processor/queries/:name`. */
 export function registerViews(app: FastifyInstance, deps: ServerDeps): void {
-  app.get("/views", async () => {
+  app.get("/views", { schema: VIEWS }, async () => {
     const s = deps.snapshot();
     return {
       nats: s.nats.reachable ? "ok" : "unreachable",
@@ -35,20 +36,20 @@ export function registerViews(app: FastifyInstance, deps: ServerDeps): void {
     };
   });
 
-  app.get<{ Params: { processor: string } }>("/views/:processor", async (req) => {
+  app.get<{ Params: { processor: string } }>("/views/:processor", { schema: VIEW }, async (req) => {
     const name = validateProcessorName(req.params.processor);
     const rec = await deps.catalog.records(name);
     if (!rec) throw new NotFoundError(`processor ${name} is not deployed`, { hint: "`GET /views` lists what exists; deploy with `kappa deploy <module>`" });
     return processorView(rec, deps.catalog, deps.checkpoints, deps.ctx.dataDir);
   });
 
-  app.post<{ Params: { processor: string } }>("/views/:processor/query", async (req) => {
+  app.post<{ Params: { processor: string } }>("/views/:processor/query", { schema: QUERY }, async (req) => {
     const b = queryBody(req.body, deps.limits);
     if (STATEMENT_WORDS.test(b.sql)) assertReadOnlySql(b.sql);
     return answer(await queryView(deps.ctx.dataDir, deps.catalog.records, deps.pool, { processor: req.params.processor, ...b, arrivedAt: arrivedAt(req) }));
   });
 
-  app.get<{ Params: { processor: string; name: string }; Querystring: Record<string, unknown> }>("/views/:processor/queries/:name", async (req) => {
+  app.get<{ Params: { processor: string; name: string }; Querystring: Record<string, unknown> }>("/views/:processor/queries/:name", { schema: NAMED_QUERY }, async (req) => {
     const name = req.params.name;
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new NotFoundError(`"${name}" is not the name of a named query`, { hint: `see \`GET /views/${req.params.processor}\` for its queries` });
     const controls = queryControls(req.query, deps.limits);
