@@ -195,7 +195,7 @@ describe("versioned reprocessing", () => {
     const cat = await env.catalog();
     const after = await promote(cat, "orders_by_user", 2);
     expect(after.versions["1"]!.state).toBe("failed");
-    await expect(rollback(cat, "orders_by_user")).rejects.toThrow(/no earlier live version/);
+    await expect(rollback(cat, "orders_by_user")).rejects.toThrow(/has no version to roll back to: no version that was live before v2 is still running/);
     await expect(promote(cat, "orders_by_user", 1)).rejects.toThrow(/failed and cannot be made live/);
   });
 });

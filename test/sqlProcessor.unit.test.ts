@@ -61,12 +61,12 @@ describe("SQL processors", () => {
   it("report a constraint violation and a missing parameter with the file, the statement and the event", () => {
     withView(PROC, (w, a) => {
       const p = a.apply([ev(1, "account.opened", { account: "A", owner: { name: "ann" } }), ev(2, "account.withdrawn", { account: "A", amount: 5 })]);
-      expect(p?.message).toMatch(/balances.sql \(on account.withdrawn\): statement `UPDATE balances SET balance = balance - :amount WHERE account = :account` failed on event 2: CHECK constraint failed/);
+      expect(p?.message).toMatch(/^balances threw: balances.sql:15 \(on account.withdrawn\): `UPDATE balances SET balance = balance - :amount WHERE account = :account`: CHECK constraint failed/);
       expect(w.checkpoint).toBe(1);
     });
     withView(PROC, (_w, a) => {
       const p = a.apply([ev(1, "account.deposited", { account: "A" })]);
-      expect(p?.message).toMatch(/balances.sql \(on account.deposited\).*failed on event 1: missing parameter :amount/);
+      expect(p?.message).toMatch(/balances.sql:12 \(on account.deposited\).*: missing parameter :amount/);
     });
   });
 
@@ -79,7 +79,10 @@ describe("SQL processors", () => {
   });
 
   it("fail the deploy on a syntax error, naming the file, line and statement", () => {
-    expect(() => checkSqlProcessor(PROC.replace("UPDATE balances SET balance = balance + :amount", "UPDAT balances SET"), "balances.sql")).toThrow(/balances.sql:11 \(on account.deposited\): `UPDAT balances SET .*syntax error/);
+    expect(() => checkSqlProcessor(PROC.replace("UPDATE balances SET balance = balance + :amount", "UPDAT balances SET"), "balances.sql")).toThrow(/balances.sql:12 \(on account.deposited\): `UPDAT balances SET .*syntax error/);
+    // The line of the statement that fails, not of its section's header: here the second of two.
+    const two = PROC.replace("UPDATE balances SET balance = balance + :amount WHERE account = :account;", "UPDATE balances SET balance = balance + :amount WHERE account = :account;\n\n-- then\nUPDAT nope;");
+    expect(() => checkSqlProcessor(two, "balances.sql")).toThrow(/balances.sql:15 \(on account.deposited\): `UPDAT nope`/);
     expect(() => checkSqlProcessor(PROC.replace("-- query rich\nSELECT account, balance FROM balances", "-- query rich\nSELECT nope FROM balances"), "balances.sql")).toThrow(/query rich.*no such column: nope/);
     expect(() => checkSqlProcessor(PROC, "balances.sql")).not.toThrow();
   });

@@ -1,5 +1,5 @@
 import Table from "cli-table3";
-import { KappaError, messageOf } from "../errors.js";
+import { InputError, KappaError, NotFoundError, messageOf } from "../errors.js";
 
 /** Prints data as JSON on stdout (the only thing on stdout under --json). */
 export function printJson(value: unknown): void {
@@ -22,6 +22,17 @@ export function renderCsv(columns: string[], rows: Record<string, unknown>[]): s
   return [columns.map(cell).join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n");
 }
 
+/**
+ * The one exit-code rule: 2 when the command as typed must change (a bad flag or value, a name that does
+ * not exist, an action the current state refuses: InputError, NotFoundError, BAD_* codes); 1 when it
+ * failed for a reason outside the command (NATS unreachable, a timeout, a version that failed while
+ * running, a conflict), so the same command may work later. Usage errors from the parser are 2 as well.
+ */
+export function exitCodeOf(err: unknown, code = err instanceof KappaError ? err.code : "ERROR"): 1 | 2 {
+  if (err instanceof InputError || err instanceof NotFoundError) return 2;
+  return code.startsWith("BAD_") || code === "NOT_FOUND" ? 2 : 1;
+}
+
 /** One line for stderr: the reason and the hint. Under --json, the error as JSON on stdout. */
 export function reportError(err: unknown, json: boolean): number {
   const fsWhy = fileSystemProblem(err);
@@ -31,7 +42,7 @@ export function reportError(err: unknown, json: boolean): number {
   if (json) printJson({ error: code, message, ...(hint ? { hint } : {}) });
   else process.stderr.write(`kappa: ${message}${hint ? `\n  hint: ${hint}` : ""}\n`);
   if (process.env.KAPPA_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-  return code === "BAD_INPUT" || code.startsWith("BAD_") ? 2 : 1;
+  return exitCodeOf(err, code);
 }
 
 /** Human-friendly count. */

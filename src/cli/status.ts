@@ -36,6 +36,8 @@ export interface ProcessorStatus {
 export interface StatusReport {
   nats: "ok" | "unreachable";
   natsError?: string;
+  /** False when NATS is unreachable and there is no local copy of the catalog either: nothing to show. */
+  catalogCopy?: boolean;
   logHead: number | null;
   /** Why the stream is not append-only, when it is used anyway (--allow-unsafe-log). */
   logUnsafe?: string[];
@@ -60,7 +62,9 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
     if ((err as { code?: string }).code === "NOT_FOUND") throw err;
     natsError = messageOf(err);
     catalog = undefined;
-    records = (readCatalogCache(ctx.dataDir.catalogCache)?.records ?? []).filter((r) => !only || r.name === only);
+    const copy = readCatalogCache(ctx.dataDir.catalogCache);
+    if (!copy) return { nats: "unreachable", natsError, catalogCopy: false, logHead: null, processors: [] };
+    records = copy.records.filter((r) => !only || r.name === only);
   }
   const byName = new Map(records.map((r) => [r.name, r]));
   const processors: ProcessorStatus[] = [];

@@ -23,12 +23,13 @@ export async function loadProcessor(code: StoredCode, cacheDir?: string, origin?
     try {
       mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
     } catch (err) {
-      throw new KappaError("CODE_LOAD_FAILED", `processor code ${code.hash.slice(0, 12)} failed to load: ${messageOf(err)}`, {
+      throw new KappaError("CODE_LOAD_FAILED", `${origin ?? `processor code ${code.hash.slice(0, 12)}`} failed to load: ${messageOf(err)}`, {
         hint: "fix the module's top-level code and deploy again",
         cause: err,
       });
     }
-    def = validateDefinition(mod.default, `code ${code.hash.slice(0, 12)}`);
+    // The file's name when the deploy recorded it: "orders.ts has no default export", not a hash.
+    def = validateDefinition(mod.default, origin ?? `code ${code.hash.slice(0, 12)}`);
   }
   loaded.set(code.hash, def);
   return def;

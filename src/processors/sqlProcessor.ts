@@ -24,7 +24,7 @@ export function parseSqlProcessor(text: string, origin: string): ProcessorDefini
       queries[sec.arg] = body.replace(/;\s*$/, "");
     } else {
       if (!sec.arg) throw new InputError(`${origin}:${sec.line}: \`-- on\` needs an event type`, { code: "BAD_PROCESSOR" });
-      const stmts = splitStatements(body);
+      const stmts = statementsOf(sec);
       if (stmts.length === 0) throw new InputError(`${origin}:${sec.line}: no statement for ${sec.arg}`, { code: "BAD_PROCESSOR" });
       on[sec.arg] = sqlHandler(origin, sec.arg, stmts);
     }
@@ -58,12 +58,12 @@ export function checkSqlProcessor(text: string, origin: string): void {
       }
     }
     for (const sec of sections.filter((x) => x.kind !== "schema")) {
-      const stmts = sec.kind === "on" ? splitStatements(sec.body.join("\n")) : [sec.body.join("\n").trim().replace(/;\s*$/, "")];
-      for (const sql of stmts) {
+      const stmts = sec.kind === "on" ? statementsOf(sec) : [{ sql: sec.body.join("\n").trim().replace(/;\s*$/, ""), line: sec.line + 1 + leadingBlankLines(sec.body) }];
+      for (const { sql, line } of stmts) {
         try {
           db.prepare(sql);
         } catch (err) {
-          throw new InputError(`${origin}:${sec.line} (${sec.kind} ${sec.arg}): \`${sql.replace(/\s+/g, " ").slice(0, 120)}\`: ${messageOf(err)}`, { hint: "fix the statement and deploy again", code: "BAD_PROCESSOR" });
+          throw new InputError(`${origin}:${line} (${sec.kind} ${sec.arg}): \`${sql.replace(/\s+/g, " ").slice(0, 120)}\`: ${messageOf(err)}`, { hint: "fix the statement and deploy again", code: "BAD_PROCESSOR" });
         }
       }
     }
@@ -100,26 +100,72 @@ function parseSections(text: string, origin: string): { header: Record<string, s
   return { header, sections };
 }
 
-/** A statement of a SQL processor failed on an event. */
+/** One statement of an `-- on` section and the file line it starts on. */
+interface LocatedStatement {
+  sql: string;
+  line: number;
+}
+
+function leadingBlankLines(body: string[]): number {
+  let n = 0;
+  while (n < body.length && (body[n]!.trim() === "" || body[n]!.trim().startsWith("--"))) n++;
+  return n;
+}
+
+/** A section's statements, each with the line of the file it starts on (the section's header is `sec.line`). */
+function statementsOf(sec: Section): LocatedStatement[] {
+  const out: LocatedStatement[] = [];
+  let line = sec.line + 1;
+  for (const part of splitKeepingText(sec.body.join("\n"))) {
+    const lead = part.match(/^(\s|--[^\n]*)*/)?.[0] ?? "";
+    const sql = splitStatements(part)[0];
+    if (sql) out.push({ sql, line: line + (lead.match(/\n/g)?.length ?? 0) });
+    line += part.match(/\n/g)?.length ?? 0;
+  }
+  return out;
+}
+
+/** Splits at the semicolons that end statements (not inside quotes or comments), keeping every character, so line numbers can be counted. */
+function splitKeepingText(sql: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"' || c === "`") {
+      const end = sql.indexOf(c, i + 1);
+      i = end < 0 ? sql.length : end;
+    } else if (c === "-" && sql[i + 1] === "-") {
+      const end = sql.indexOf("\n", i);
+      i = end < 0 ? sql.length : end - 1;
+    } else if (c === ";") {
+      out.push(sql.slice(start, i + 1));
+      start = i + 1;
+    }
+  }
+  out.push(sql.slice(start));
+  return out;
+}
+
+/** A statement of a SQL processor failed on an event (the event itself is named by whoever reports the failure). */
 export class SqlStatementError extends KappaError {
-  constructor(origin: string, type: string, sql: string, event: KappaEvent, cause: unknown) {
-    super("SQL_PROCESSOR_FAILED", `${origin} (on ${type}): statement \`${sql.replace(/\s+/g, " ").slice(0, 120)}\` failed on event ${event.seq}: ${messageOf(cause)}`, {
+  constructor(origin: string, type: string, stmt: LocatedStatement, cause: unknown) {
+    super("SQL_PROCESSOR_FAILED", `${origin}:${stmt.line} (on ${type}): \`${stmt.sql.replace(/\s+/g, " ").slice(0, 120)}\`: ${messageOf(cause)}`, {
       hint: "fix the statement (parameters are :seq, :time, :type, :id, :data and the event's fields) and deploy again",
       cause,
     });
   }
 }
 
-function sqlHandler(origin: string, type: string, stmts: string[]): Handler {
+function sqlHandler(origin: string, type: string, stmts: LocatedStatement[]): Handler {
   const prepared = new WeakMap<object, Statement[]>();
   return (event: KappaEvent, ctx: ProcessorContext) => {
     let list = prepared.get(ctx.db);
     if (!list) {
       list = stmts.map((s) => {
         try {
-          return ctx.db.prepare(s);
+          return ctx.db.prepare(s.sql);
         } catch (err) {
-          throw new SqlStatementError(origin, type, s, event, err);
+          throw new SqlStatementError(origin, type, s, err);
         }
       });
       prepared.set(ctx.db, list);
@@ -129,7 +175,7 @@ function sqlHandler(origin: string, type: string, stmts: string[]): Handler {
       try {
         stmt.run(pickParams(stmt, params));
       } catch (err) {
-        throw new SqlStatementError(origin, type, stmts[i]!, event, err);
+        throw new SqlStatementError(origin, type, stmts[i]!, err);
       }
     });
   };

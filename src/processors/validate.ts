@@ -52,7 +52,7 @@ export function validateDefinition(value: unknown, origin: string): ProcessorDef
     }
   }
   if (problems.length > 0) {
-    throw new InputError(`${origin} is not a valid processor: ${problems.join("; ")}`, { hint: "see README § Processors for the contract", code: "BAD_PROCESSOR" });
+    throw new InputError(`${origin} is not a valid processor: ${problems.join("; ")}`, { hint: "see the README, section \"Writing a processor\"", code: "BAD_PROCESSOR" });
   }
   return def as ProcessorDefinition;
 }

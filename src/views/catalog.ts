@@ -4,6 +4,7 @@ import { KappaError, NotFoundError, messageOf } from "../errors.js";
 import { replicasFor } from "../log/index.js";
 import type { ProcessorRecord, VersionRecord, VersionStats, HistoryEntry } from "./catalogTypes.js";
 import { validateProcessorName } from "./paths.js";
+import { notDeployed } from "./suggest.js";
 
 export * from "./catalogTypes.js";
 
@@ -49,8 +50,15 @@ export class Catalog {
   /** One processor's record; a NotFoundError with a hint when it does not exist. */
   async require(name: string): Promise<ProcessorRecord> {
     const r = await this.get(name);
-    if (!r) throw new NotFoundError(`processor ${name} is not deployed`, { hint: "deploy it with `kappa deploy <module>`; `kappa status` lists what exists" });
+    if (!r) throw notDeployed(name, await this.names().catch(() => []));
     return r.record;
+  }
+
+  /** The names of every processor, sorted. */
+  async names(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const k of await this.kv.keys(PROC + "*")) names.push(k.slice(PROC.length));
+    return names.sort();
   }
 
   /** Every processor record. */

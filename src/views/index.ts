@@ -19,3 +19,4 @@ export * from "./compare.js";
 export * from "./export.js";
 export * from "./exportFormats.js";
 export * from "./queryViews.js";
+export * from "./suggest.js";

@@ -147,7 +147,11 @@ export async function rollback(catalog: Catalog, name: string, opts: { expectedL
         return cur;
       }
     }
-    throw new InputError(`${name} has no earlier live version to roll back to`, { hint: "the earlier versions were retired or failed; promote one explicitly with `kappa promote`", code: "NO_ROLLBACK" });
+    const others = Object.values(cur.versions).filter((v) => v.version !== cur.live && v.state === "caught-up" && !v.error).map((v) => v.version);
+    throw new InputError(`${name} has no version to roll back to: ${cur.live !== null ? `no version that was live before v${cur.live} is still running` : "no version has been live yet"}`, {
+      hint: others.length ? `promote another version explicitly: \`kappa promote ${name} ${others.at(-1)}\`` : `deploy a new version (\`kappa deploy <module>\`) and promote it`,
+      code: "NO_ROLLBACK",
+    });
   });
 }
 

@@ -46,6 +46,11 @@ export function queryError(e: { message: string; code?: string; refused?: boolea
     return new InputError(`query refused: ${e.message}`, { hint: "queries are read-only: one SELECT, WITH, VALUES or EXPLAIN; no extensions, ATTACH or PRAGMA settings", code: "QUERY_REFUSED" });
   }
   if (e.code === "SQLITE_CANTOPEN" || e.code === "ENOENT") return new KappaError("VIEW_MISSING", `view file is missing: ${e.message}`, { hint: "the worker has not built it in this data dir yet (is `kappa run` running with the same --data-dir?)" });
+  const missing = /Missing named parameter "([^"]+)"/i.exec(e.message);
+  if (missing) {
+    const p = missing[1]!;
+    return new InputError(`the query needs the parameter ${p}`, { hint: `pass \`--param ${p}=<value>\` (over HTTP: "params": {"${p}": …}, or ?${p}=… on a named query)`, code: "MISSING_PARAM" });
+  }
   if (/no such table|no such column|syntax error|parameter|incomplete input|no such function|more than one statement|ambiguous column/i.test(e.message)) {
     return new InputError(`query failed: ${e.message}`, { hint: "check the SQL; list tables with SELECT name FROM sqlite_schema", code: "QUERY_FAILED" });
   }

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
-import { InputError } from "../../errors.js";
+import { InputError, messageOf } from "../../errors.js";
 import { allowsAtomic, appendEvents, appendInOrder, checkSchemaVersion, ensureStream, parseEventLine, type AppendSummary, type LineOptions, type OutgoingEvent } from "../../log/index.js";
 import { CliContext } from "../context.js";
 import { printJson, fmtNum } from "../output.js";
@@ -29,9 +29,26 @@ async function* lines(path: string): AsyncGenerator<{ line: string; no: number }
 /** Files up to this size keep their checked events in memory, so each line is parsed once. */
 const KEEP_PARSED_BYTES = 256 * 1024 * 1024;
 
+/** The size of an --file, or an InputError saying what is wrong with the path (before NATS is even asked). */
+function fileSize(path: string): number {
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new InputError(`--file ${path} is a directory`, { hint: "pass an NDJSON file, one event per line" });
+    return st.size;
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(`--file ${path}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : messageOf(err)}`, {
+      hint: code === "ENOENT" ? `check the path (relative to ${process.cwd()}); e.g. \`npx tsx examples/orders/generate.ts 1000 > orders.ndjson\` makes one` : "pass a readable NDJSON file",
+      cause: err,
+    });
+  }
+}
+
 /** Checks every line first, so a bad line publishes nothing; then publishes (re-reading only very large files). */
 async function appendFile(ctx: CliContext, path: string, lineOpts: LineOptions): Promise<AppendSummary> {
-  const keep = statSync(path).size <= KEEP_PARSED_BYTES;
+  const size = fileSize(path);
+  const keep = size <= KEEP_PARSED_BYTES;
   const checked: OutgoingEvent[] = [];
   let count = 0;
   const text = keep ? readFileSync(path, "utf8") : undefined;
@@ -73,6 +90,7 @@ async function fileDigest(path: string): Promise<string> {
 /** Runs `kappa append`. */
 export async function runAppend(ctx: CliContext, type: string | undefined, json: string | undefined, flags: AppendFlags): Promise<AppendSummary> {
   if (flags.id && (flags.file || !json)) throw new InputError("--id applies to a single event given as an argument", { hint: "for files, use --id-field or an `id` in each envelope" });
+  if (flags.file) fileSize(flags.file);
   const nc = await ctx.nats();
   const opts: LineOptions = {
     ...(type ? { type } : {}),

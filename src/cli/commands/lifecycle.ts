@@ -12,6 +12,8 @@ export async function runPromote(ctx: CliContext, name: string, version: number,
   const catalog = await Catalog.open(nc, ctx.spec.stream, ctx.spec.replicas);
   const rec = await catalog.require(name);
   const v = versionOf(rec, version);
+  if (v.state === "failed" || v.error) throw failedRefusal(name, v);
+  if (v.state === "retired") throw new InputError(`${name} v${version} is retired and cannot be made live`, { hint: `deploy or replay a new version (\`kappa replay ${name} --from start\`)`, code: "RETIRED_VERSION" });
   // A frozen version lags by design: promote() refuses it without --force, and says why.
   if (!opts.force && v.untilSeq === undefined) {
     const maxLag = opts.maxLag ?? 0;
@@ -26,6 +28,16 @@ export async function runPromote(ctx: CliContext, name: string, version: number,
   const out = await promote(catalog, name, version, { expectedLive: rec.live, force: opts.force === true });
   keepLocalCopy(ctx, out);
   return out;
+}
+
+/** A failed version can never catch up: say where it failed and what helps, instead of "wait". */
+function failedRefusal(name: string, v: VersionRecord): InputError {
+  const e = v.error;
+  const where = e?.seq ? ` at event ${e.seq} (${e.type})` : "";
+  return new InputError(`${name} v${v.version} failed${where}: ${e?.message ?? "see `kappa history`"}`, {
+    hint: `deploy a fix (\`kappa deploy <module>\`), or replay the code of a version that works (\`kappa replay ${name} --from start --code-of <v>\`)`,
+    code: "FAILED_VERSION",
+  });
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { jetstream } from "@nats-io/jetstream";
 import { logInfo, logTypes, parseOffset, readBatches, wrapJsError, firstSeqAtOrAfter, type LogInfo } from "../../log/index.js";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { InputError } from "../../errors.js";
 import { CliContext } from "../context.js";
 import { printJson, fmtNum, renderTable } from "../output.js";
 
@@ -18,12 +19,20 @@ export async function runLogInfo(ctx: CliContext): Promise<LogInfo> {
 }
 
 /** `kappa log tail`: NDJSON of the raw log from an offset; with follow, until interrupted. */
-export async function runLogTail(ctx: CliContext, from: string, follow: boolean, limit?: number): Promise<void> {
+export async function runLogTail(ctx: CliContext, from: string | undefined, follow: boolean, limit?: number, last?: number): Promise<void> {
+  if (from !== undefined && last !== undefined) throw new InputError("give --from or --last, not both", { hint: "--last 10 prints the newest 10 events; --from <offset> prints from an offset" });
+  if (last !== undefined && !(Number.isInteger(last) && last > 0)) throw new InputError(`--last ${last} is not a positive whole number`, { hint: "e.g. --last 10" });
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new InputError(`--limit ${limit} is not a positive whole number`, { hint: "e.g. --limit 10" });
   const nc = await ctx.nats();
   const jsm = await jetstreamManager(nc);
   const info = await logInfo(jsm, ctx.spec.stream).catch((e) => { throw wrapJsError(e, ctx.spec.stream); });
-  const o = parseOffset(from);
-  const startSeq = o.kind === "end" ? info.lastSeq + 1 : o.kind === "seq" ? o.seq : o.kind === "time" ? await firstSeqAtOrAfter(jetstream(nc), jsm, ctx.spec.stream, o.time) : 1;
+  const o = parseOffset(from ?? "start");
+  const startSeq = last !== undefined ? Math.max(info.firstSeq || 1, info.lastSeq - last + 1) : o.kind === "end" ? info.lastSeq + 1 : o.kind === "seq" ? o.seq : o.kind === "time" ? await firstSeqAtOrAfter(jetstream(nc), jsm, ctx.spec.stream, o.time) : 1;
+  if (!follow && o.kind === "end" && last === undefined) {
+    // `end` is the position after the newest event: alone it prints nothing, which reads like a bug.
+    process.stderr.write(`--from end starts after the newest event (seq ${info.lastSeq}): nothing to print without --follow; \`--last <n>\` prints the newest n\n`);
+    return;
+  }
   if (!follow && (info.messages === 0 || startSeq > info.lastSeq)) return;
   const dec = new TextDecoder();
   let printed = 0;
@@ -85,13 +94,14 @@ export function registerLog(program: Command): void {
   log
     .command("tail")
     .description("print the raw log from an offset as NDJSON")
-    .option("--from <offset>", "sequence, ISO time, start or end", "start")
+    .option("--from <offset>", "sequence, ISO time, start (default) or end (after the newest event: only new ones, with --follow)")
+    .option("--last <n>", "start at the newest n events", (v) => Number(v))
     .option("--follow", "keep printing new events until Ctrl-C")
     .option("--limit <n>", "stop after n events", (v) => Number(v))
-    .action(async (o: { from: string; follow?: boolean; limit?: number }, cmd: Command) => {
+    .action(async (o: { from?: string; last?: number; follow?: boolean; limit?: number }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {
-        await runLogTail(ctx, o.from, o.follow === true, o.limit);
+        await runLogTail(ctx, o.from, o.follow === true, o.limit, o.last);
       } finally {
         await ctx.close();
       }

@@ -73,6 +73,19 @@ function placement(o: PlacementFlags): Pick<WorkerOptions, "workerId" | "process
   return { ...(o.workerId ? { workerId: o.workerId } : {}), ...(processors?.length ? { processors } : {}), leaseTtlMs: Math.round(ttl * 1000) };
 }
 
+/** What a newcomer needs once `kappa dev` is up: where to look, and what to type in a second terminal. */
+export function devBanner(httpUrl: string | undefined, dataDir: string): string {
+  const dir = dataDir === "./.kappa" || dataDir === ".kappa" ? "" : ` --data-dir ${dataDir}`;
+  return [
+    "",
+    ...(httpUrl
+      ? [`  status page   ${httpUrl}/`, `  HTTP API      ${httpUrl}/views   (described at ${httpUrl}/openapi.json; docs/http.md)`, `  metrics       ${httpUrl}/metrics`]
+      : ["  (no HTTP server: --no-serve)"]),
+    `  in another terminal, from this directory:  npx kappa${dir} append order.placed '{"user":"ann","amount":12}'  ·  npx kappa${dir} status`,
+    "",
+  ].join("\n") + "\n";
+}
+
 export function registerRun(program: Command): void {
   withBatchFlags(program.command("run"))
     .description("the worker: keeps every non-retired version of every processor (or of --processors) up to date")
@@ -127,7 +140,8 @@ export function registerRun(program: Command): void {
         worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock });
         if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log, ...queryCapOptions(o) });
         log(`kappa dev: NATS ${server.url} (pid ${server.pids.join(", ")}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
-        if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, dataDir: ctx.dataDir.root }) + "\n");
+        if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, ...(http ? { statusPage: `${http.url}/`, openapi: `${http.url}/openapi.json` } : {}), dataDir: ctx.dataDir.root }) + "\n");
+        else process.stderr.write(devBanner(http?.url, ctx.dataDir.root));
         const sig = await interrupted();
         log(`${sig}: stopping`);
       } finally {
