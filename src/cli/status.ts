@@ -1,7 +1,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { messageOf } from "../errors.js";
 import { logInfo } from "../log/index.js";
-import { Catalog, readCatalogCache, readCheckpoint, type ProcessorRecord, type VersionStats, type VersionState } from "../views/index.js";
+import { Catalog, WorkerRegistry, readCatalogCache, readCheckpoint, type ProcessorRecord, type VersionStats, type VersionState, type WorkerSeen } from "../views/index.js";
 import type { CliContext } from "./context.js";
 import { agreedHead } from "./http/snapshot.js";
 
@@ -23,6 +23,10 @@ export interface VersionStatus {
   sourceLive?: boolean;
   error?: string;
   statsAt?: string;
+  /** The worker that writes this version (its lease holder, by its heartbeat; else the last one that claimed it). */
+  writer?: string;
+  /** Workers holding a replica of this version. */
+  replicas?: string[];
 }
 
 /** One processor in `kappa status`. */
@@ -42,6 +46,8 @@ export interface StatusReport {
   /** Why the stream is not append-only, when it is used anyway (--allow-unsafe-log). */
   logUnsafe?: string[];
   processors: ProcessorStatus[];
+  /** Every worker that reported in the last hour (heartbeats), silent ones marked. */
+  workers: WorkerSeen[];
 }
 
 /** Gathers status from the catalog and the workers' stats, or from the local copy when NATS is unreachable. */
@@ -51,9 +57,11 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
   let head: number | null = null;
   let unsafe: string[] = [];
   let natsError: string | undefined;
+  let workers: WorkerSeen[] = [];
   try {
     const nc = await ctx.nats({ timeoutMs: 1500 });
     catalog = await Catalog.open(nc, ctx.spec.stream);
+    workers = await WorkerRegistry.open(nc, ctx.spec.stream).then((w) => w.list(), () => []);
     records = only ? [await catalog.require(only)] : await catalog.list();
     const info = await logInfo(await jetstreamManager(nc), ctx.spec.stream).catch(() => null);
     head = info?.lastSeq ?? null;
@@ -99,10 +107,18 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
         ...(v.source ? { source: `${v.source.processor} v${v.source.version}`, ...(up ? { sourceLive: up.live === v.source.version } : {}) } : {}),
         ...(v.error ? { error: `${v.error.seq ? `event ${v.error.seq} (${v.error.type}): ` : ""}${v.error.message}` } : {}),
         ...(stats ? { statsAt: stats.at } : {}),
+        ...writerOf(workers, rec.name, v.version, v.writer?.worker),
       });
     }
     processors.push({ name: rec.name, live: rec.live, versions });
   }
   const heads = processors.flatMap((p) => p.versions.filter((v) => !v.source).map((v) => v.logHead));
-  return { nats: natsError ? "unreachable" : "ok", ...(natsError ? { natsError } : {}), logHead: agreedHead([head, ...heads], null), ...(unsafe.length ? { logUnsafe: unsafe } : {}), processors };
+  return { nats: natsError ? "unreachable" : "ok", ...(natsError ? { natsError } : {}), logHead: agreedHead([head, ...heads], null), ...(unsafe.length ? { logUnsafe: unsafe } : {}), processors, workers };
+}
+
+/** Who writes and who holds a version, from the heartbeats (a silent worker writes nothing). */
+function writerOf(workers: WorkerSeen[], name: string, version: number, claimed: string | undefined): Pick<VersionStatus, "writer" | "replicas"> {
+  const holders = workers.filter((w) => w.versions.some((h) => h.processor === name && h.version === version));
+  const writer = holders.find((w) => !w.silent && w.versions.some((h) => h.processor === name && h.version === version && h.writer))?.worker ?? claimed;
+  return { ...(writer ? { writer } : {}), ...(holders.length ? { replicas: holders.map((w) => w.worker) } : {}) };
 }

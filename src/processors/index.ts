@@ -22,3 +22,5 @@ export { roundRate } from "./stats.js";
 export * from "./lease.js";
 export * from "./fence.js";
 export * from "./writer.js";
+export * from "./heartbeat.js";
+export * from "./queryService.js";

@@ -4,7 +4,7 @@ import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io
 import type { NatsConnection } from "@nats-io/nats-core";
 import { messageOf } from "../errors.js";
 import { ensureStream, type BatchLimits, type StreamSpec } from "../log/index.js";
-import { Catalog, DataDir, deleteUnread, hasLeaseFile, markFailed, updateCatalogCache, type ProcessorRecord, type VersionRecord } from "../views/index.js";
+import { Catalog, DataDir, WorkerRegistry, deleteUnread, hasLeaseFile, markFailed, updateCatalogCache, type ProcessorRecord, type VersionRecord } from "../views/index.js";
 import { CodeStore } from "./codeStore.js";
 import { loadProcessor } from "./load.js";
 import { VersionRunner, type InputSpec } from "./runner.js";
@@ -13,6 +13,8 @@ import { acquireWorkerLock, type WorkerLock } from "./workerLock.js";
 import { StatsReporter } from "./stats.js";
 import { LeaseTable, DEFAULT_LEASE_TTL_MS } from "./lease.js";
 import { VersionWriter } from "./writer.js";
+import { Heartbeat } from "./heartbeat.js";
+import { QueryService } from "./queryService.js";
 
 /** How a worker runs. */
 export interface WorkerOptions {
@@ -34,6 +36,8 @@ export interface WorkerOptions {
   processors?: string[];
   /** Writer lease time to live; another replica takes over about this long after a writer stops (default 3000 ms). */
   leaseTtlMs?: number;
+  /** Answer queries on the held views over NATS (`kappa query --remote`); default true. */
+  serveQueries?: boolean;
 }
 
 /** A worker's default id: the host and the data dir, stable across restarts of the same worker. */
@@ -57,6 +61,8 @@ export class Worker {
   readonly #waitingForReaders = new Set<string>();
   #leaseTimer: NodeJS.Timeout | undefined;
   #stats: StatsReporter | undefined;
+  #heartbeat: Heartbeat | undefined;
+  #queries: QueryService | undefined;
   #closed = false;
 
   private constructor(
@@ -66,6 +72,7 @@ export class Worker {
     readonly catalog: Catalog,
     private readonly code: CodeStore,
     readonly leases: LeaseTable,
+    private readonly registry: WorkerRegistry,
     private readonly releaseLock: () => void,
   ) {}
 
@@ -83,7 +90,8 @@ export class Worker {
       const catalog = await Catalog.open(opts.nc, opts.spec.stream, opts.spec.replicas);
       const code = await CodeStore.open(opts.nc, opts.spec.stream, opts.dataDir, opts.spec.replicas);
       const leases = await LeaseTable.open(opts.nc, opts.spec.stream, opts.workerId ?? defaultWorkerId(opts.dataDir), opts.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, opts.spec.replicas);
-      const w = new Worker(opts, jetstream(opts.nc), jsm, catalog, code, leases, release);
+      const registry = await WorkerRegistry.open(opts.nc, opts.spec.stream, opts.spec.replicas);
+      const w = new Worker(opts, jetstream(opts.nc), jsm, catalog, code, leases, registry, release);
       await w.#begin();
       return w;
     } catch (err) {
@@ -103,6 +111,12 @@ export class Worker {
     this.#stats = new StatsReporter(this.catalog, this.jsm, this.runners, (m) => this.#log(m), (key) => this.writers.get(key)?.isWriter === true);
     // A few lease rounds per TTL: renew early, and notice a free lease soon after it expired.
     this.#leaseTimer = setInterval(() => this.#leaseRound(), Math.max(100, Math.min(500, this.leases.ttlMs / 4)));
+    if (this.opts.serveQueries !== false) {
+      this.#queries = await QueryService.start({ nc: this.opts.nc, stream: this.opts.spec.stream, worker: this.id, dataDir: this.opts.dataDir, records: (n) => this.#records.get(n), runners: this.runners })
+        .catch((err: unknown) => void this.#log(`queries over NATS are off: ${messageOf(err)}`));
+      for (const r of this.runners.values()) this.#queries?.serve(r.name);
+    }
+    this.#heartbeat = new Heartbeat(this.registry, { worker: this.id, dataDir: this.opts.dataDir.root, processors: this.opts.processors ?? null }, this.runners, this.writers, (m) => this.#log(m));
   }
 
   #leaseRound(): void {
@@ -227,6 +241,7 @@ export class Worker {
     this.writers.set(key, writer);
     this.#log(`${key}: running from checkpoint (${v.state})`);
     void writer.tick();
+    this.#queries?.serve(name);
     await runner.start();
   }
 
@@ -279,6 +294,8 @@ export class Worker {
     this.#stopWatch?.();
     clearInterval(this.#cleanup);
     clearInterval(this.#leaseTimer);
+    await this.#heartbeat?.close();
+    await this.#queries?.close();
     await this.#queue.catch(() => {});
     await this.#stats?.close();
     await Promise.all([...this.runners.values()].map((r) => r.stop()));

@@ -20,3 +20,5 @@ export * from "./export.js";
 export * from "./exportFormats.js";
 export * from "./queryViews.js";
 export * from "./suggest.js";
+export * from "./workers.js";
+export * from "./remoteQuery.js";

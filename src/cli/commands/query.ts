@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import { DEFAULT_MAX_BYTES, QueryPool, queryView, parseVersion, parseViewList, type QueryAnswer } from "../../views/index.js";
 import { runViewsQuery } from "./queryViews.js";
+import { runRemoteQuery } from "./queryRemote.js";
 import { positiveInt } from "../flags.js";
 import { CliContext } from "../context.js";
 import { recordSource } from "../records.js";
@@ -20,6 +21,8 @@ interface QueryFlags {
   asOf?: string;
   build: boolean;
   views?: string;
+  remote?: boolean;
+  maxStaleness?: string;
 }
 
 /** Parses `--param name=value`; values that are JSON (numbers, true, null, "quoted") bind as such, others as text. */
@@ -74,6 +77,8 @@ export function registerQuery(program: Command): void {
     .option("--format <format>", "table, json, ndjson or csv", undefined)
     .option("--as-of <offset>", "answer from a frozen version as of this sequence or ISO time (built from the log when none exists)")
     .option("--no-build", "with --as-of: refuse instead of building a frozen version")
+    .option("--remote", "ask the workers over NATS (any replica holding the view answers; --json names it) instead of this data dir")
+    .option("--max-staleness <events>", "with --remote: only a replica at most this many events behind the log answers")
     .action(async (processor: string, sqlArg: string | undefined, flags: QueryFlags, cmd: Command) => {
       const started = Date.now();
       const ctx = CliContext.of(cmd);
@@ -84,6 +89,11 @@ export function registerQuery(program: Command): void {
       }
       if (sqlArg === undefined) throw new InputError("give the SQL after the processor", { hint: `kappa query ${processor} "SELECT * FROM totals LIMIT 10"` });
       const sql = sqlArg;
+      if (flags.remote) {
+        if (flags.asOf !== undefined) throw new InputError("--as-of does not apply to --remote", { hint: "query the frozen version with --remote --version N (see `kappa status`)" });
+        return runRemoteQuery(ctx, processor, sql, parseParams(flags.param), flags, renderAnswer);
+      }
+      if (flags.maxStaleness !== undefined) throw new InputError("--max-staleness needs --remote", { hint: "a local query reads this data dir's copy; add --remote to ask the workers" });
       const maxBytes = positiveInt("--max-bytes", flags.maxBytes);
       const memoryBytes = flags.queryMemory === undefined ? Math.max(256 << 20, maxBytes * 4) : positiveInt("--query-memory", flags.queryMemory);
       // The query runs in a child process, killed at the timeout: the command exits then, whatever SQLite is doing.

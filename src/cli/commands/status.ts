@@ -25,11 +25,26 @@ export function renderStatus(r: StatusReport): string {
         v.state === "building" ? fmtEta(v.etaSeconds) : "",
         v.from,
         v.codeHash,
-        [v.error, v.source ? `source ${v.source}${v.sourceLive === false ? " (no longer live: replay to follow the new one)" : ""}` : ""].filter(Boolean).join("; "),
+        [v.error, v.writer && (v.replicas?.length ?? 0) > 1 ? `writer ${v.writer}` : "", v.source ? `source ${v.source}${v.sourceLive === false ? " (no longer live: replay to follow the new one)" : ""}` : ""].filter(Boolean).join("; "),
       ]),
     ));
   }
+  if (r.workers.length > 1 || r.workers.some((w) => w.silent)) lines.push("", renderWorkers(r));
   return lines.join("\n");
+}
+
+/** The workers section: each worker, when it last reported, and what it holds (writer marked). */
+function renderWorkers(r: StatusReport): string {
+  const now = Date.now();
+  return "workers\n" + renderTable(
+    ["worker", "state", "last seen", "holds"],
+    r.workers.map((w) => [
+      w.worker,
+      w.silent ? "SILENT" : "ok",
+      `${((now - Date.parse(w.lastSeen)) / 1000).toFixed(1)} s ago`,
+      w.versions.map((h) => `${h.processor} v${h.version}${h.writer && !w.silent ? " (writer)" : ""} @${h.checkpoint}`).join(", ") || (w.processors ? `(placed: ${w.processors.join(",")})` : "-"),
+    ]),
+  );
 }
 
 /** A frozen version shows where it stopped: `frozen at 1500`, `live (frozen at 1500)`, `building (until 1500)`. */

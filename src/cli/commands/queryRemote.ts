@@ -1,0 +1,52 @@
+import { InputError } from "../../errors.js";
+import { parseVersion, remoteQuery, type RemoteAnswer } from "../../views/index.js";
+import type { CliContext } from "../context.js";
+import { printJson } from "../output.js";
+
+/** The flags of `kappa query` that a remote query uses. */
+export interface RemoteQueryFlags {
+  version?: string;
+  minSeq?: string;
+  maxStaleness?: string;
+  timeout: string;
+  limit: string;
+  format?: string;
+}
+
+function wholeNumber(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InputError(`${flag} ${v} is not a whole number`, { hint: `e.g. ${flag} 100` });
+  return n;
+}
+
+/** `kappa query --remote`: the query goes over NATS to a worker holding the view; any replica may answer. */
+export async function runRemoteQuery(ctx: CliContext, processor: string, sql: string, params: Record<string, unknown>, flags: RemoteQueryFlags, render: (a: RemoteAnswer, format: string) => string): Promise<void> {
+  const timeoutMs = Math.round(Number(flags.timeout) * 1000);
+  if (!(timeoutMs > 0)) throw new InputError(`--timeout ${flags.timeout} is not a positive number of seconds`);
+  const limit = wholeNumber("--limit", flags.limit)!;
+  const minSeq = wholeNumber("--min-seq", flags.minSeq);
+  const maxStaleness = wholeNumber("--max-staleness", flags.maxStaleness);
+  try {
+    const nc = await ctx.nats({ timeoutMs: 2000 });
+    const a = await remoteQuery(nc, ctx.spec.stream, processor, {
+      sql,
+      params,
+      ...(flags.version ? { version: parseVersion(flags.version) } : {}),
+      ...(minSeq !== undefined ? { minSeq } : {}),
+      ...(maxStaleness !== undefined ? { maxStaleness } : {}),
+      timeoutMs,
+      limit,
+    });
+    if (ctx.json && !flags.format) {
+      printJson({ processor: a.processor, version: a.version, seq: a.seq, worker: a.worker, rows: a.rows, ...(a.truncated ? { truncated: true } : {}) });
+    } else {
+      console.log(render(a, flags.format ?? "table"));
+    }
+    if (!ctx.json && (flags.format ?? "table") === "table") {
+      process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${processor} v${a.version} at seq ${a.seq}, answered by ${a.worker}${a.truncated ? ` (cut at --limit ${limit})` : ""}\n`);
+    }
+  } finally {
+    await ctx.close();
+  }
+}

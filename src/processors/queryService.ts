@@ -1,0 +1,94 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Service, ServiceMsg } from "@nats-io/services";
+import { KappaError, messageOf } from "../errors.js";
+import {
+  QUERY_QUEUE, QUERY_SERVICE, QueryPool, querySubject, queryView, targetVersion,
+  type DataDir, type ProcessorRecord, type RemoteAnswer, type RemoteError, type RemoteQueryRequest,
+} from "../views/index.js";
+import type { VersionRunner } from "./runner.js";
+
+/** What the query service needs from its worker. */
+export interface QueryServiceDeps {
+  nc: NatsConnection;
+  stream: string;
+  worker: string;
+  dataDir: DataDir;
+  records: (name: string) => ProcessorRecord | undefined;
+  runners: Map<string, VersionRunner>;
+  /** Query processes of this worker (default 2). */
+  processes?: number;
+}
+
+/**
+ * Answers queries on the views this worker holds, over NATS request/reply: one endpoint per processor
+ * (`kappa.<stream>.query.<processor>`) in the queue group of every replica, registered as a NATS service
+ * (`kappa-query`, discoverable with `$SRV.INFO`). A replica that does not hold the version, or is further
+ * behind than the request's max staleness, says so and the client asks another one.
+ */
+export class QueryService {
+  readonly #endpoints = new Set<string>();
+  readonly #pool: QueryPool;
+
+  private constructor(private readonly deps: QueryServiceDeps, private readonly service: Service) {
+    this.#pool = new QueryPool({ size: deps.processes ?? 2 });
+  }
+
+  /** Registers the service (no endpoints yet: they come with the processors this worker holds). */
+  static async start(deps: QueryServiceDeps): Promise<QueryService> {
+    let Svcm;
+    try {
+      ({ Svcm } = await import("@nats-io/services"));
+    } catch (err) {
+      throw new KappaError("SERVICES_MISSING", `cannot load @nats-io/services: ${messageOf(err)}`, { hint: "run `npm install` in the Kappa checkout" });
+    }
+    // The services package types its connection with its own copy of nats-core; the object is the same.
+    const svc = await new Svcm(deps.nc as never).add({
+      name: QUERY_SERVICE,
+      version: "1.0.0",
+      description: "Kappa view queries; one endpoint per processor",
+      queue: QUERY_QUEUE,
+      metadata: { worker: deps.worker, stream: deps.stream },
+    });
+    return new QueryService(deps, svc);
+  }
+
+  /** Starts answering queries on a processor (once; called when this worker starts holding it). */
+  serve(processor: string): void {
+    if (this.#endpoints.has(processor)) return;
+    this.#endpoints.add(processor);
+    this.service.addEndpoint(processor, {
+      subject: querySubject(this.deps.stream, processor),
+      metadata: { processor },
+      handler: (err, msg) => {
+        if (!err) void this.#answer(processor, msg);
+      },
+    });
+  }
+
+  async #answer(processor: string, msg: ServiceMsg): Promise<void> {
+    const worker = this.deps.worker;
+    try {
+      const req = msg.json<RemoteQueryRequest>();
+      const rec = this.deps.records(processor);
+      if (!rec) throw new KappaError("NOT_HELD", `${worker} does not hold ${processor}`);
+      const version = targetVersion(rec, req.version);
+      const runner = this.deps.runners.get(`${processor}/${version}`);
+      if (!runner) throw new KappaError("NOT_HELD", `${worker} does not run ${processor} v${version}`);
+      if (req.maxStaleness !== undefined && runner.pending > req.maxStaleness) {
+        throw new KappaError("STALE", `${worker} is ${runner.pending} events behind on ${processor} v${version} (more than --max-staleness ${req.maxStaleness})`);
+      }
+      const a = await queryView(this.deps.dataDir, async () => rec, this.#pool, { ...req, processor, version });
+      msg.respond(JSON.stringify({ ...a, worker } satisfies RemoteAnswer));
+    } catch (err) {
+      const e = err as { code?: string; hint?: string };
+      const body: RemoteError = { code: e.code ?? "REMOTE_ERROR", message: messageOf(err), ...(e.hint ? { hint: e.hint } : {}), worker };
+      msg.respondError(500, body.message, JSON.stringify(body));
+    }
+  }
+
+  /** Stops answering (requests go to other replicas) and closes the query processes. */
+  async close(): Promise<void> {
+    await this.service.stop().catch(() => {});
+    await this.#pool.close();
+  }
+}
