@@ -71,7 +71,7 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
     natsError = messageOf(err);
     catalog = undefined;
     const copy = readCatalogCache(ctx.dataDir.catalogCache);
-    if (!copy) return { nats: "unreachable", natsError, catalogCopy: false, logHead: null, processors: [] };
+    if (!copy) return { nats: "unreachable", natsError, catalogCopy: false, logHead: null, processors: [], workers: [] };
     records = copy.records.filter((r) => !only || r.name === only);
   }
   const byName = new Map(records.map((r) => [r.name, r]));
