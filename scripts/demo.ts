@@ -10,6 +10,10 @@ import { join, resolve } from "node:path";
 import { generateOrders } from "../examples/orders/generate.js";
 
 const root = resolve(import.meta.dirname, "..");
+// `--events n` makes a shorter demo (the test of the demo's output uses it).
+const eventsArg = process.argv.indexOf("--events");
+const EVENTS = eventsArg > 0 ? Number(process.argv[eventsArg + 1]) : 20_000;
+if (!(Number.isInteger(EVENTS) && EVENTS > 0)) throw new Error(`--events ${process.argv[eventsArg + 1]} is not a positive whole number`);
 const dir = mkdtempSync(join(tmpdir(), "kappa-demo-"));
 const dataDir = join(dir, ".kappa");
 const bin = join(root, "bin/kappa.js");
@@ -17,8 +21,9 @@ const bin = join(root, "bin/kappa.js");
 function kappa(...args: string[]): string {
   console.log(`\n$ kappa ${args.map((a) => (/[\s"*(]/.test(a) ? `'${a}'` : a)).join(" ")}`);
   const r = spawnSync(process.execPath, [bin, "--data-dir", dataDir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  process.stdout.write(r.stdout);
+  // Progress lines (stderr) come before the result (stdout), as they did on the terminal.
   process.stdout.write(r.stderr.replace(/\r/g, ""));
+  process.stdout.write(r.stdout);
   if (r.status !== 0) throw new Error(`kappa ${args[0]} exited with ${r.status}`);
   return r.stdout;
 }
@@ -29,13 +34,13 @@ const stopDev = () => {
 };
 process.on("exit", stopDev);
 try {
-  const ready = await new Promise<{ nats: string; http: string | null }>((res, rej) => {
+  const ready = await new Promise<{ nats: string; http: string | null; statusPage?: string }>((res, rej) => {
     let buf = "";
     dev.stdout!.on("data", (b: Buffer) => {
       buf += b.toString();
       for (const line of buf.split("\n")) {
         try {
-          const j = JSON.parse(line) as { ready?: boolean; nats: string; http: string | null };
+          const j = JSON.parse(line) as { ready?: boolean; nats: string; http: string | null; statusPage?: string };
           if (j.ready) res(j);
         } catch {
           // not the ready line
@@ -45,10 +50,11 @@ try {
     dev.once("exit", (c) => rej(new Error(`kappa dev exited with ${c}`)));
     setTimeout(() => rej(new Error("kappa dev did not start within 30 s")), 30_000);
   });
-  console.log(`kappa dev is up: NATS ${ready.nats}${ready.http ? `, HTTP ${ready.http}` : ""}, data dir ${dataDir}`);
+  console.log(`kappa dev is up: NATS ${ready.nats}, data dir ${dataDir}`);
+  if (ready.statusPage) console.log(`status page: ${ready.statusPage} (open it now to watch the versions build; it closes with the demo)`);
 
   const file = join(dir, "orders.ndjson");
-  writeFileSync(file, [...generateOrders(20_000, 42)].map((e) => JSON.stringify(e)).join("\n") + "\n");
+  writeFileSync(file, [...generateOrders(EVENTS, 42)].map((e) => JSON.stringify(e)).join("\n") + "\n");
   kappa("append", "--file", file);
   kappa("log", "info");
   kappa("deploy", join(root, "examples/orders/orders_by_user.ts"), "--wait");

@@ -29,7 +29,7 @@ const CONTROLS = {
 } as const;
 
 /** How fastify's validator is set up for these schemas: no type coercion and nothing removed, so a wrong type is refused, not silently changed. */
-export const VALIDATION = { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } } as const;
+export const VALIDATION = { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true, allowUnionTypes: true } } as const;
 
 /** Turns a schema failure into the same one-line InputError the handlers give, naming the field. */
 export function schemaError(errs: { instancePath?: string; message?: string; keyword?: string; params?: Record<string, unknown>; data?: unknown }[], where: string): Error {
