@@ -109,6 +109,9 @@ describe("POST /events: events in over HTTP", () => {
     const nd = await post(server.url, "/events/order.placed", '{"order": "m5"}\n{not json\n', AUTH, "application/x-ndjson");
     expect(nd.status).toBe(400);
     expect(nd.json.errors[0]).toMatchObject({ index: 1, line: 2, error: "BAD_EVENT" });
+    const str = await post(server.url, "/events", JSON.stringify(JSON.stringify(order("m6"))));
+    expect(str.status).toBe(400);
+    expect(str.json.message).toMatch(/JSON string/);
     const empty = await post(server.url, "/events", []);
     expect(empty.status).toBe(400);
     expect(empty.json.error).toBe("NO_EVENTS");
@@ -116,6 +119,10 @@ describe("POST /events: events in over HTTP", () => {
     expect(tooBig.status).toBe(413);
     expect(tooBig.json.hint).toMatch(/--append-body-limit/);
     expect(await lastSeq()).toBe(before);
+    const metrics = await (await fetch(server.url + "/metrics", { headers: AUTH })).text();
+    expect(metrics).toMatch(/kappa_http_append_refused_total\{code="BAD_EVENT"\} [1-9]/);
+    expect(metrics).toMatch(/kappa_http_append_refused_total\{code="BODY_TOO_LARGE"\} 1/);
+    expect(metrics).toMatch(/kappa_http_append_events_total\{result="duplicate"\} [1-9]/);
   });
 
   it("answers 429 with Retry-After beyond the rate limit, and beyond the publishes in flight", async () => {

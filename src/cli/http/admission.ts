@@ -68,3 +68,17 @@ export class AppendGate {
     };
   }
 }
+
+/** What `POST /events` did since the server started, for /metrics. */
+export class AppendStats {
+  stored = 0;
+  duplicates = 0;
+  /** Refused requests by error code (BAD_EVENT, RATE_LIMITED, APPEND_BUSY, NATS_UNAVAILABLE, ...). */
+  readonly refused = new Map<string, number>();
+  /** The gate, once the routes exist: events and requests being published now. */
+  gate: AppendGate | undefined;
+
+  refuse(code: string): void {
+    this.refused.set(code, (this.refused.get(code) ?? 0) + 1);
+  }
+}

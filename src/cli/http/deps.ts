@@ -1,5 +1,6 @@
 import type { QueryPool } from "../../views/index.js";
 import type { CliContext } from "../context.js";
+import type { AppendStats } from "./admission.js";
 import type { CheckpointReader } from "./checkpoints.js";
 import type { LiveCatalog } from "./liveCatalog.js";
 import type { QueryLimits } from "./params.js";
@@ -24,6 +25,8 @@ export interface ServerDeps {
   snapshot: () => ViewsSnapshot;
   /** Cleanups to run when the server closes. */
   onClose: (fn: () => void) => void;
+  /** What `POST /events` did, for /metrics. */
+  appendStats?: AppendStats;
 }
 
 /** When each request arrived (set by the first onRequest hook), so timeouts count time spent queued. */

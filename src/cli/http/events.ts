@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { KappaError, UnavailableError, messageOf } from "../../errors.js";
 import { MAX_ATOMIC_BATCH, appendAtomic, enableAtomicBatches } from "../../log/index.js";
-import { AppendGate, TooBusyError, type AppendLimits } from "./admission.js";
+import { AppendGate, AppendStats, TooBusyError, type AppendLimits } from "./admission.js";
 import { bearerHeaderOnly } from "./auth.js";
 import type { ServerDeps } from "./deps.js";
 import { HttpError } from "./errors.js";
@@ -23,6 +23,8 @@ export interface AppendOptions {
   ackTimeoutMs: number;
   limits: AppendLimits;
   log?: (line: string) => void;
+  /** Counts for /metrics. */
+  stats?: AppendStats;
 }
 
 const ENVELOPE = {
@@ -88,6 +90,8 @@ function schemaFor(typed: boolean): Record<string, unknown> {
 export function registerEvents(app: FastifyInstance, deps: ServerDeps, opts: AppendOptions): void {
   const maxEvents = Math.min(opts.maxEvents, MAX_ATOMIC_BATCH);
   const gate = new AppendGate(opts.limits, maxEvents);
+  const stats = opts.stats ?? new AppendStats();
+  stats.gate = gate;
   let ready: Promise<void> | undefined;
   // Turns atomic batches on for the stream once per connection; a failure is retried on the next request.
   const atomicReady = () =>
@@ -111,6 +115,10 @@ export function registerEvents(app: FastifyInstance, deps: ServerDeps, opts: App
       if (key !== undefined && (typeof key !== "string" || key.trim() === "" || key.length > 200)) {
         throw new HttpError(400, "BAD_IDEMPOTENCY_KEY", "Idempotency-Key must be one non-empty value of at most 200 characters", { hint: "send a fresh random key per request, the same one on its retries" });
       }
+      // NDJSON arrives as text; a JSON body that is itself a string is neither an event nor a list of them.
+      if (typeof req.body === "string" && !/ndjson|jsonl/i.test(req.headers["content-type"] ?? "")) {
+        throw new HttpError(400, "BAD_EVENT", "the body is a JSON string, not an event or a list of events", { hint: 'send a JSON array, e.g. [{"type": "order.placed", "data": {...}}], or NDJSON with Content-Type: application/x-ndjson' });
+      }
       const nc = deps.catalog.connection;
       const checked = checkEventBody(req.body, {
         ...(req.params.type !== undefined ? { type: req.params.type } : {}),
@@ -121,6 +129,7 @@ export function registerEvents(app: FastifyInstance, deps: ServerDeps, opts: App
       });
       if (!checked.ok) {
         const first = checked.errors[0]!;
+        stats.refuse(first.error);
         return reply.code(400).send({
           error: first.error,
           message: `${checked.total} of the request's items ${checked.total === 1 ? "is" : "are"} invalid; first: ${first.message}`,
@@ -142,6 +151,8 @@ export function registerEvents(app: FastifyInstance, deps: ServerDeps, opts: App
         }
         const r = await appendAtomic(nc, deps.ctx.spec, checked.events, { timeoutMs: opts.ackTimeoutMs });
         const duplicateItems = r.duplicate.flatMap((d, i) => (d ? [i] : []));
+        stats.stored += r.stored;
+        stats.duplicates += duplicateItems.length;
         return { count: r.seqs.length, stored: r.stored, duplicates: duplicateItems.length, seqs: r.seqs, duplicateItems };
       } catch (err) {
         throw err instanceof HttpError ? err : unavailable(err);
@@ -154,6 +165,7 @@ export function registerEvents(app: FastifyInstance, deps: ServerDeps, opts: App
       // The body is checked by checkEventBody, which names each bad item by its index; the schemas document it.
       validatorCompiler: () => () => true,
       errorHandler: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+        stats.refuse(err instanceof KappaError ? err.code : err.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? "BODY_TOO_LARGE" : (err.code ?? "ERROR"));
         if (err instanceof TooBusyError) reply.header("retry-after", String(err.retryAfterSec));
         if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
           throw new HttpError(413, "BODY_TOO_LARGE", `the body is larger than this server's ${opts.bodyLimit} bytes per request`, { hint: "split the events into several requests, or raise --append-body-limit" });

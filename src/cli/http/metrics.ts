@@ -61,6 +61,9 @@ export function registerMetrics(app: FastifyInstance, deps: ServerDeps): void {
   const wal = gauge("kappa_view_wal_bytes", "size of the view file's write-ahead log");
   const batches = new StatsHistogram("kappa_view_batch_apply_duration_seconds", "time to apply one batch of events and commit it with the checkpoint");
   registry.registerMetric(batches as unknown as Metric);
+  const appended = new Counter({ name: "kappa_http_append_events_total", help: "events taken by POST /events since the server started: stored, or duplicate (already in the log)", labelNames: ["result"], registers: [registry] });
+  const appendRefused = new Counter({ name: "kappa_http_append_refused_total", help: "POST /events requests refused, by error code (nothing of them stored)", labelNames: ["code"], registers: [registry] });
+  const appendInFlight = gauge("kappa_http_append_inflight_events", "events of POST /events being published now", []);
 
   app.get("/metrics", { schema: METRICS }, async (_req, reply) => {
     const s = deps.snapshot();
@@ -93,6 +96,15 @@ export function registerMetrics(app: FastifyInstance, deps: ServerDeps): void {
       }
     }
     batches.set(series);
+    const a = deps.appendStats;
+    if (a) {
+      appended.reset();
+      appended.inc({ result: "stored" }, a.stored);
+      appended.inc({ result: "duplicate" }, a.duplicates);
+      appendRefused.reset();
+      for (const [code, n] of a.refused) appendRefused.inc({ code }, n);
+      appendInFlight.set(a.gate?.inFlight.events ?? 0);
+    }
     reply.header("content-type", registry.contentType);
     return registry.metrics();
   });

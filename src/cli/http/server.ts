@@ -7,6 +7,7 @@ import type { CliContext } from "../context.js";
 import { assertSafeBind, bearerAuth, isLoopback, loopbackHostCheck } from "./auth.js";
 import { registerChanges } from "./changes.js";
 import { registerEvents, type AppendOptions } from "./events.js";
+import { AppendStats } from "./admission.js";
 import { registerViewsQuery } from "./viewsQuery.js";
 import { CheckpointReader } from "./checkpoints.js";
 import { Semaphore, arrivals, type ServerDeps } from "./deps.js";
@@ -129,6 +130,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     statusIntervalMs: opts.statusIntervalMs ?? 500,
     snapshot: () => snapshot(catalog, checkpoints, ctx.dataDir, rates),
     onClose: (fn) => cleanups.push(fn),
+    appendStats: new AppendStats(),
   };
 
   const app = Fastify({ bodyLimit: opts.bodyLimit ?? 64 * 1024, logger: false, forceCloseConnections: true, return503OnClosing: true, ajv: VALIDATION, schemaErrorFormatter: schemaError, ...(https ? { https } : {}) });
@@ -165,6 +167,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     ackTimeoutMs: opts.append?.ackTimeoutMs ?? 5000,
     limits: { maxInFlight: 10_000, maxRequests: 32, ratePerSec: 0, ...opts.append?.limits },
     ...(opts.log ? { log: opts.log } : {}),
+    ...(deps.appendStats ? { stats: deps.appendStats } : {}),
   });
   registerChanges(app, deps);
   registerMetrics(app, deps);
