@@ -21,7 +21,8 @@ function makeView(path: string, seq: number): void {
 }
 
 const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
-const job = (sql: string, extra: Partial<QueryJob> = {}): QueryJob => ({ path: main, sql, params: {}, limit: 100, maxBytes: 1 << 20, deadline: Date.now() + 3000, timeoutMs: 3000, ...extra });
+// Generous deadlines: a loaded CI machine may take seconds to start a node process.
+const job = (sql: string, extra: Partial<QueryJob> = {}): QueryJob => ({ path: main, sql, params: {}, limit: 100, maxBytes: 1 << 20, deadline: Date.now() + 30_000, timeoutMs: 30_000, ...extra });
 const RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c";
 
 beforeAll(() => {
@@ -29,7 +30,7 @@ beforeAll(() => {
   other = join(dir, "other.sqlite");
   makeView(main, 7);
   makeView(other, 9);
-  pool = new QueryPool({ size: 1, maxQueue: 1, memoryBytes: 64 << 20 });
+  pool = new QueryPool({ size: 1, maxQueue: 1, memoryBytes: 64 << 20, warm: true });
 });
 
 afterAll(async () => {

@@ -85,6 +85,7 @@ export class QueryPool {
   readonly #queue: Pending[] = [];
   readonly #maxQueue: number;
   readonly #memoryBytes: number;
+  readonly #warm: boolean;
   #nextId = 0;
   #killed = 0;
   #closed = false;
@@ -94,7 +95,8 @@ export class QueryPool {
     for (let i = 0; i < Math.max(1, o.size ?? 2); i++) this.#slots.push({ child: undefined, job: undefined });
     this.#maxQueue = o.maxQueue ?? 64;
     this.#memoryBytes = o.memoryBytes ?? 256 * 1024 * 1024;
-    if (o.warm) for (const slot of this.#slots) slot.child = this.#spawn(slot);
+    this.#warm = o.warm === true;
+    if (this.#warm) for (const slot of this.#slots) slot.child = this.#spawn(slot);
   }
 
   /** Runs one statement; rejects with QueryTimeoutError at its deadline, QueryBusyError when the queue is full. */
@@ -184,6 +186,8 @@ export class QueryPool {
     slot.child = undefined;
     child?.kill("SIGKILL");
     this.#killed++;
+    // A warm pool starts the replacement now, so the next query does not wait for node to start.
+    if (this.#warm && !this.#closed) slot.child = this.#spawn(slot);
     this.#finish(slot);
     p.reject(new QueryTimeoutError(p.timeoutMs, queued));
   }
