@@ -166,6 +166,14 @@ describe.skipIf(!HAVE_CHROMIUM)(`the status page in headless Chromium${HAVE_CHRO
           const truth = (await env.jsm.streams.info(env.spec.stream)).state.last_seq;
           for (const head of [page1.head, st.logHead!, met.head]) expect(head).toBeLessThanOrEqual(truth);
 
+          // The workers: the one worker writes every version, and each row names it.
+          await page.waitForSelector("#workers tr[data-worker]", { timeout: 10_000 });
+          const workers = await page.$$eval("#workers tbody tr", (trs) => trs.map((tr) => tr.textContent ?? ""));
+          expect(workers).toHaveLength(1);
+          expect(workers[0]).toMatch(/orders_by_user v1, orders_by_user v2/);
+          const writer = await page.getAttribute("#workers tr[data-worker]", "data-worker");
+          expect(await page.textContent(`${cell(1, "checkpoint").replace(" td.checkpoint", "")} .writer`)).toBe(writer);
+
           // The other panels: a building version's progress and ETA, a failure with its event, dead letters.
           await env.appendOrders(4000, 77);
           await deployModule(env.nc, env.spec, slow!);

@@ -19,6 +19,7 @@ import { CheckpointRates } from "./rates.js";
 import { registerOpenApi } from "./openapi.js";
 import { VALIDATION, schemaError } from "./schemas.js";
 import { snapshot } from "./snapshot.js";
+import { WriterWatch } from "./writers.js";
 import { SseHub } from "./sse.js";
 import { registerStatus } from "./statusRoutes.js";
 import { registerViews } from "./views.js";
@@ -118,6 +119,8 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
   const hub = new SseHub(opts.heartbeatMs ?? 15_000);
   const cleanups: (() => void)[] = [];
   const rates = new CheckpointRates();
+  const writers = new WriterWatch(() => catalog.connection, ctx.spec.stream);
+  cleanups.push(() => writers.stop());
   const deps: ServerDeps = {
     ctx,
     catalog,
@@ -128,7 +131,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     streams: { max: opts.maxEventStreams ?? 100, followQueries: new Semaphore(opts.maxFollowQueries ?? 2) },
     pollMs: opts.pollMs ?? 25,
     statusIntervalMs: opts.statusIntervalMs ?? 500,
-    snapshot: () => snapshot(catalog, checkpoints, ctx.dataDir, rates),
+    snapshot: () => snapshot(catalog, checkpoints, ctx.dataDir, rates, writers),
     onClose: (fn) => cleanups.push(fn),
     appendStats: new AppendStats(),
   };

@@ -2,6 +2,7 @@ import type { DataDir, ProcessorRecord, VersionState } from "../../views/index.j
 import type { CheckpointReader } from "./checkpoints.js";
 import type { LiveCatalog, NatsHealth } from "./liveCatalog.js";
 import type { CheckpointRates } from "./rates.js";
+import type { WriterWatch } from "./writers.js";
 
 /** One version as the HTTP API and the status page show it. */
 export interface VersionView {
@@ -31,6 +32,8 @@ export interface VersionView {
   trouble?: string;
   /** When the worker last reported; absent when no worker reports on this version. */
   statsAt?: string;
+  /** The worker holding this version's writer lease (it publishes its emits and records its transitions). */
+  writer?: string;
   /** True when the worker has not reported for a while (stopped, or NATS down). */
   stale?: boolean;
 }
@@ -50,6 +53,8 @@ export interface ViewsSnapshot {
   nats: NatsHealth;
   logHead: number | null;
   processors: ProcessorView[];
+  /** Workers holding writer leases, with what each writes (absent before any worker ran). */
+  workers?: { worker: string; writes: string[] }[];
 }
 
 const STALE_MS = 5000;
@@ -65,7 +70,7 @@ export function agreedHead(heads: readonly (number | null | undefined)[], checkp
 }
 
 /** Builds one processor's view from its record, the worker's stats and the view files' checkpoints. */
-export function processorView(rec: ProcessorRecord, catalog: LiveCatalog, checkpoints: CheckpointReader, dataDir: DataDir, rates?: CheckpointRates): ProcessorView {
+export function processorView(rec: ProcessorRecord, catalog: LiveCatalog, checkpoints: CheckpointReader, dataDir: DataDir, rates?: CheckpointRates, writers?: WriterWatch): ProcessorView {
   const head = catalog.logHead;
   const now = Date.now();
   const versions: VersionView[] = [];
@@ -103,6 +108,7 @@ export function processorView(rec: ProcessorRecord, catalog: LiveCatalog, checkp
       ...(stats?.walBytes !== undefined ? { walBytes: stats.walBytes } : {}),
       ...(stats?.trouble ? { trouble: stats.trouble } : {}),
       ...(stats ? { statsAt: stats.at } : {}),
+      ...(!retired && writers?.writer(rec.name, v.version) ? { writer: writers.writer(rec.name, v.version)! } : {}),
       ...(stale ? { stale: true } : {}),
     });
   }
@@ -111,10 +117,11 @@ export function processorView(rec: ProcessorRecord, catalog: LiveCatalog, checkp
 }
 
 /** Every processor's view, plus NATS health and the log head. */
-export function snapshot(catalog: LiveCatalog, checkpoints: CheckpointReader, dataDir: DataDir, rates?: CheckpointRates): ViewsSnapshot {
+export function snapshot(catalog: LiveCatalog, checkpoints: CheckpointReader, dataDir: DataDir, rates?: CheckpointRates, writers?: WriterWatch): ViewsSnapshot {
   const records = catalog.list();
   rates?.prune(new Set(records.flatMap((r) => Object.keys(r.versions).map((v) => `${r.name}/${v}`))));
-  const processors = records.map((r) => processorView(r, catalog, checkpoints, dataDir, rates));
+  const processors = records.map((r) => processorView(r, catalog, checkpoints, dataDir, rates, writers));
+  const workers = writers?.workers() ?? [];
   const heads = processors.flatMap((p) => p.versions.filter((v) => !v.source).map((v) => v.logHead));
-  return { at: new Date().toISOString(), nats: catalog.health(), logHead: agreedHead([catalog.logHead, ...heads], null), processors };
+  return { at: new Date().toISOString(), nats: catalog.health(), logHead: agreedHead([catalog.logHead, ...heads], null), processors, ...(workers.length ? { workers } : {}) };
 }

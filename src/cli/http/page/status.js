@@ -35,6 +35,7 @@
     return p.versions.map((v) => {
       const k = p.name + "/" + v.version + "/";
       const note = [v.trouble, v.source ? "source " + v.source : "", v.stale ? "worker not reporting" : ""].filter(Boolean).map(esc).join("; ");
+      const writer = v.writer ? '<span class="writer" title="the worker that writes this version">' + esc(v.writer) + "</span>" : "";
       return '<tr class="' + (v.live ? "live" : "") + '" data-version="' + v.version + '">' +
         "<td>" + (v.live ? '<span class="star" title="live">★</span>' : "") + "</td>" +
         "<td><b>v" + v.version + "</b></td>" +
@@ -46,7 +47,7 @@
         cell(k + "applied", fmt(v.eventsApplied), "num applied") +
         cell(k + "dl", fmt(v.deadLetters), "num dead-letters") +
         "<td><code>" + esc(v.from) + "</code></td><td><code>" + esc(v.codeHash) + "</code></td>" +
-        '<td class="note">' + note + "</td></tr>";
+        "<td>" + writer + '</td><td class="note">' + note + "</td></tr>";
     }).join("");
   }
 
@@ -65,11 +66,25 @@
     el.dataset.processor = name;
     el.innerHTML = '<h2></h2><table><thead><tr><th></th><th>version</th><th>state</th><th class=num>checkpoint</th><th class=num>log head</th>' +
       "<th class=num>lag</th><th class=num>events/s</th><th class=num title='events the worker ran through the processor since it started'>applied</th>" +
-      "<th class=num title='events skipped into the dead-letter table (onError: skip); kappa dlq lists them'>dead letters</th><th>from</th><th>code</th><th></th></tr></thead><tbody></tbody></table>" +
+      "<th class=num title='events skipped into the dead-letter table (onError: skip); kappa dlq lists them'>dead letters</th><th>from</th><th>code</th><th>writer</th><th></th></tr></thead><tbody></tbody></table>" +
       '<ul class="failures" hidden></ul><div class="charts"><div class="chart eps"><h3>events/s</h3></div><div class="chart lag"><h3>lag (events)</h3></div></div>';
     c = { el, h2: el.querySelector("h2"), body: el.querySelector("tbody"), failures: el.querySelector(".failures"), eps: el.querySelector(".chart.eps"), lag: el.querySelector(".chart.lag") };
     cards.set(name, c);
     return c;
+  }
+
+  /** The workers card: every worker holding writer leases, and what it writes. */
+  function renderWorkers(workers) {
+    let el = document.getElementById("workers");
+    if (!workers.length) { if (el) el.remove(); return; }
+    if (!el) {
+      el = document.createElement("section");
+      el.id = "workers";
+      el.className = "card";
+      root.prepend(el);
+    }
+    el.innerHTML = "<h2>workers <small>" + workers.length + " writing</small></h2><table><thead><tr><th>worker</th><th>writes</th></tr></thead><tbody>" +
+      workers.map((w) => '<tr data-worker="' + esc(w.worker) + '"><td><code>' + esc(w.worker) + "</code></td><td>" + w.writes.map(esc).join(", ") + "</td></tr>").join("") + "</tbody></table>";
   }
 
   function render(s) {
@@ -85,6 +100,7 @@
       return;
     }
     root.querySelector(".empty")?.remove();
+    renderWorkers(s.workers || []);
     const seen = new Set();
     for (const p of s.processors) {
       seen.add(p.name);
