@@ -72,7 +72,10 @@ interface Pending extends QueryJob {
 }
 
 const SCRIPT = fileURLToPath(new URL("./queryProcess.mjs", import.meta.url));
-/** On Linux, setpriv makes the kernel kill a query process when its parent dies, even mid-statement. */
+/**
+ * On Linux, setpriv makes the kernel kill a query process when its parent dies, even mid-statement
+ * (the signal follows the spawning thread, so a pool belongs on the main thread).
+ */
 const SETPRIV = process.platform === "linux" && existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : undefined;
 
 /**
