@@ -2,6 +2,7 @@ import { describe, it, expect } from "vitest";
 import { resolve } from "node:path";
 import { DiscardPolicy } from "@nats-io/jetstream";
 import { TestEnv, waitFor } from "./support/env.js";
+import { readOutput } from "./support/derived.js";
 import { deployModule, replayProcessor, outputOf } from "../src/processors/index.js";
 import { digestFile, readCheckpoint } from "../src/views/index.js";
 import type { OrderEvent } from "../examples/orders/generate.js";
@@ -20,22 +21,26 @@ describe("a pipeline stage is caught up only when its upstream is", () => {
     await env.waitForRecord("user_spend", (r) => r.live === 1);
     const out = outputOf(env.spec.stream, "order_facts", 1);
     const spend = (v: number) => env.dataDir.viewFile("user_spend", v);
-    await waitFor(() => readCheckpoint(spend(1)) === emits(first), 20_000, "user_spend v1 read all of order_facts");
+    // The output stream's last sequence: its emits, and the writer fences stored beside them.
+    const head = async () => (await env.jsm.streams.info(out.stream)).state;
+    await waitFor(async () => (await readOutput(env.nc, out)).length === emits(first) && readCheckpoint(spend(1)) === (await head()).last_seq, 20_000, "user_spend v1 read all of order_facts");
+    const published = await head();
 
     // The upstream's output refuses more for now: order_facts applies new events, its emits wait in the outbox.
-    await env.jsm.streams.update(out.stream, { max_msgs: emits(first), discard: DiscardPolicy.New });
+    await env.jsm.streams.update(out.stream, { max_msgs: published.messages, discard: DiscardPolicy.New });
     const more = await env.appendOrders(3000, 602);
     await waitFor(() => readCheckpoint(env.dataDir.viewFile("order_facts", 1)) === 5000, 20_000, "order_facts applied everything");
     await replayProcessor(env.nc, env.spec, "user_spend", { from: "start", promote: true });
-    await waitFor(() => readCheckpoint(spend(2)) === emits(first), 20_000, "user_spend v2 read all the upstream has published");
+    await waitFor(() => readCheckpoint(spend(2)) === published.last_seq, 20_000, "user_spend v2 read all the upstream has published");
     await new Promise((r) => setTimeout(r, 1500));
     const waiting = await env.waitForRecord("user_spend", () => true);
     expect(waiting.live).toBe(1);
     expect(waiting.versions["2"]!.state).toBe("building");
 
     await env.jsm.streams.update(out.stream, { max_msgs: -1, discard: DiscardPolicy.Old });
-    const all = emits(first) + emits(more);
     await env.waitForRecord("user_spend", (r) => r.live === 2, 20_000);
+    await waitFor(async () => (await readOutput(env.nc, out)).length === emits(first) + emits(more), 20_000, "order_facts published everything");
+    const all = (await head()).last_seq;
     await waitFor(() => readCheckpoint(spend(1)) === all && readCheckpoint(spend(2)) === all, 20_000, "both at the full upstream");
     expect(digestFile(spend(2)).digest).toBe(digestFile(spend(1)).digest);
   });
