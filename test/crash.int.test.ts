@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { TestEnv, waitFor } from "./support/env.js";
 import { referenceTotals, referenceDigest } from "./support/reference.js";
 import { WorkerProcess } from "./support/workerProcess.js";
+import { pidAlive } from "./support/dev.js";
 import { kappa } from "./support/cli.js";
 import { deployModule } from "../src/processors/index.js";
 import { digestFile, readCheckpoint } from "../src/views/index.js";
@@ -29,6 +30,7 @@ describe("faults the platform survives", () => {
         // Kill only once this run has committed something, a random moment later: mid-replay on any machine speed.
         await waitFor(() => (readCheckpoint(file) ?? 0) > before, 60_000, `progress in run ${i}`);
         await new Promise((r) => setTimeout(r, rnd() * 60));
+        expect(w.exited, w.output).toBe(false); // the kill below lands on a running worker
       } finally {
         await w.kill("SIGKILL");
       }
@@ -55,6 +57,7 @@ describe("faults the platform survives", () => {
     await waitFor(() => (readCheckpoint(f2) ?? 0) > 1000, 30_000, "replay of v2 under way");
     // 1. during replay
     await env.server.kill();
+    expect(pidAlive(env.server.pid)).toBe(false);
     expect(readCheckpoint(f2)!).toBeLessThan(events.length);
     // While NATS is down: queries answer from SQLite (the live v1), status says NATS is unreachable.
     const q = kappa(["--nats", env.server.url, "--data-dir", env.dataDir.root, "--json", "query", "orders_by_user", "SELECT count(*) AS n FROM totals"]);
@@ -70,6 +73,7 @@ describe("faults the platform survives", () => {
       await waitFor(() => readCheckpoint(f2) === events.length && readCheckpoint(f1) === events.length, 60_000, "replay resumed after restart");
       // 2. during live following
       await restarted.kill();
+      expect(pidAlive(restarted.pid)).toBe(false);
       await new Promise((r) => setTimeout(r, 500));
       const again = await restarted.restart();
       try {

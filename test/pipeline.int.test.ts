@@ -88,10 +88,19 @@ describe("pipelines: processors that emit streams for other processors", () => {
     const events = await env.appendOrders(60_000, 211);
     await deployModule(env.nc, env.spec, stage("order_facts"));
     const rnd = seededRandom("pipeline-kills");
+    const file = env.dataDir.viewFile("order_facts", 1);
     for (let i = 0; i < 8; i++) {
-      const w = WorkerProcess.start(env.server.url, env.dataDir.root);
-      await new Promise((r) => setTimeout(r, 450 + rnd() * 500));
-      await w.kill("SIGKILL");
+      const before = readCheckpoint(file) ?? 0;
+      // Small batches: each run commits a little, so every kill lands mid-stream.
+      const w = WorkerProcess.start(env.server.url, env.dataDir.root, ["--batch-events", "1000"]);
+      try {
+        // Kill only once this run has committed something, a random moment later (kill() checks it died).
+        await waitFor(() => (readCheckpoint(file) ?? 0) > before, 60_000, `progress in run ${i}`);
+        await new Promise((r) => setTimeout(r, rnd() * 100));
+        expect(w.exited, w.output).toBe(false); // the kill below lands on a running worker
+      } finally {
+        await w.kill("SIGKILL");
+      }
     }
     await using last = WorkerProcess.start(env.server.url, env.dataDir.root);
     await waitFor(() => readCheckpoint(env.dataDir.viewFile("order_facts", 1)) === events.length, 60_000, "stage 1 done");

@@ -28,9 +28,17 @@ describe("windows and synopses in a running processor", () => {
     const f = (v: number) => env.dataDir.viewFile("pageviews", v);
     const rnd = seededRandom("window-kills");
     for (let i = 0; i < 4; i++) {
-      const w = WorkerProcess.start(env.server.url, env.dataDir.root);
-      await new Promise((r) => setTimeout(r, 700 + rnd() * 600));
-      await w.kill("SIGKILL");
+      const before = readCheckpoint(f(1)) ?? 0;
+      // Small batches: each run commits a little, so every kill lands mid-stream.
+      const w = WorkerProcess.start(env.server.url, env.dataDir.root, ["--batch-events", "500"]);
+      try {
+        // Kill only once this run has committed something, a random moment later (kill() checks it died).
+        await waitFor(() => (readCheckpoint(f(1)) ?? 0) > before, 60_000, `progress in run ${i}`);
+        await new Promise((r) => setTimeout(r, rnd() * 100));
+        expect(w.exited, w.output).toBe(false); // the kill below lands on a running worker
+      } finally {
+        await w.kill("SIGKILL");
+      }
     }
     expect(readCheckpoint(f(1)) ?? 0).toBeLessThan(12_000); // the kills landed mid-stream
     await env.startWorker();

@@ -1,4 +1,4 @@
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { wrapJsError, isNotFound } from "./stream.js";
 
 /**
@@ -18,19 +18,49 @@ export async function nextMatchingSeq(jsm: JetStreamManager, stream: string, pre
 /**
  * The sequence of the first event the log stored at or after `time`, or the sequence after the last
  * event when there is none yet: a time offset becomes a sequence once, so restarts never re-evaluate it.
+ * Each step is a request that either answers or fails — never a wait that, timing out on a slow server,
+ * would pass for "no event at or after this time" and start the version at the end.
  */
-export async function firstSeqAtOrAfter(js: JetStreamClient, jsm: JetStreamManager, stream: string, time: string): Promise<number> {
+export async function firstSeqAtOrAfter(_js: JetStreamClient, jsm: JetStreamManager, stream: string, time: string): Promise<number> {
   try {
-    const info = await jsm.streams.info(stream);
-    const s = info.state;
+    const s = (await jsm.streams.info(stream)).state;
     if (s.messages === 0 || Date.parse(s.last_ts) < Date.parse(time)) return s.last_seq + 1;
     if (Date.parse(s.first_ts) >= Date.parse(time)) return s.first_seq;
-    const c = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: time });
-    const m = await c.next({ expires: 2000 });
-    return m ? m.seq : s.last_seq + 1;
+    const byTime = await messageAtTime(jsm, stream, time);
+    if (byTime !== undefined) return byTime ?? s.last_seq + 1;
+    return await searchByTime(jsm, stream, Date.parse(time), s.first_seq, s.last_seq);
   } catch (err) {
     throw wrapJsError(err, stream);
   }
+}
+
+/** The server's own lookup (nats-server 2.11 and later): a sequence, null for none, undefined when the server does not know the request. */
+async function messageAtTime(jsm: JetStreamManager, stream: string, time: string): Promise<number | null | undefined> {
+  try {
+    const m = await jsm.streams.getMessage(stream, { start_time: time } as unknown as { seq: number });
+    return m ? m.seq : null;
+  } catch (err) {
+    if (err instanceof JetStreamApiError) return undefined;
+    throw err;
+  }
+}
+
+/** Binary search over stored times for older servers: the first sequence in [lo, hi] stored at or after `ms` (hi + 1 if none). */
+async function searchByTime(jsm: JetStreamManager, stream: string, ms: number, lo: number, hi: number): Promise<number> {
+  let answer = hi + 1;
+  while (lo <= hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const m = await jsm.streams.getMessage(stream, { seq: mid, next_by_subj: ">" } as unknown as { seq: number });
+    if (!m) {
+      hi = mid - 1;
+      continue;
+    }
+    if (m.time.getTime() >= ms) {
+      answer = m.seq;
+      hi = mid - 1;
+    } else lo = m.seq + 1;
+  }
+  return answer;
 }
 
 /**

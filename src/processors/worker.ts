@@ -9,6 +9,7 @@ import { CodeStore } from "./codeStore.js";
 import { loadProcessor } from "./load.js";
 import { VersionRunner, type InputSpec } from "./runner.js";
 import { outputOf } from "./derived.js";
+import { CatalogFeed } from "./catalogFeed.js";
 import { acquireWorkerLock, type WorkerLock } from "./workerLock.js";
 import { StatsReporter } from "./stats.js";
 import { LeaseTable, DEFAULT_LEASE_TTL_MS } from "./lease.js";
@@ -26,6 +27,8 @@ export interface WorkerOptions {
   busyTimeoutMs?: number;
   /** One line per notable thing (deploys seen, catch-ups, failures, retries). */
   log?: (line: string) => void;
+  /** How often the whole catalog is read again, in case the watch stalled (default 5000 ms). */
+  resyncMs?: number;
   /** How often retired versions' files are looked at for deletion (default 1000 ms). */
   sweepMs?: number;
   /** The data dir's lock, already taken by the caller (`kappa dev` takes it before anything else); the worker then leaves releasing it to the caller. */
@@ -56,7 +59,7 @@ export class Worker {
   readonly writers = new Map<string, VersionWriter>();
   readonly #records = new Map<string, ProcessorRecord>();
   #queue: Promise<void> = Promise.resolve();
-  #stopWatch: (() => void) | undefined;
+  #feed: CatalogFeed | undefined;
   #cleanup: NodeJS.Timeout | undefined;
   readonly #waitingForReaders = new Set<string>();
   #leaseTimer: NodeJS.Timeout | undefined;
@@ -101,11 +104,10 @@ export class Worker {
   }
 
   async #begin(): Promise<void> {
-    const first = await this.catalog.list();
-    for (const r of first) this.#enqueue(r);
+    this.#feed = new CatalogFeed(this.catalog, (r, rev) => this.#enqueue(r, rev), (m) => this.#log(m), this.opts.resyncMs);
+    await this.#feed.read();
     await this.#queue;
-    const watch = await this.catalog.watch((r) => this.#enqueue(r));
-    this.#stopWatch = watch.stop;
+    this.#feed.follow();
     this.#cleanup = setInterval(() => this.#deleteRetired(), this.opts.sweepMs ?? 1000);
     void this.#watchConnection();
     this.#stats = new StatsReporter(this.catalog, this.jsm, this.runners, (m) => this.#log(m), (key) => this.writers.get(key)?.isWriter === true);
@@ -139,8 +141,9 @@ export class Worker {
       if (this.#closed) return;
       if (s.type === "disconnect") this.#log(`NATS disconnected — views keep serving from SQLite; reconnecting`);
       if (s.type === "reconnect") {
-        this.#log(`NATS reconnected — resuming every version from its checkpoint`);
+        this.#log(`NATS reconnected — resuming every version from its checkpoint, watching the catalog anew`);
         for (const r of this.runners.values()) void r.restartReading();
+        this.#feed?.restart();
       }
     }
   }
@@ -161,16 +164,16 @@ export class Worker {
     this.opts.log?.(line);
   }
 
-  #enqueue(record: ProcessorRecord): void {
-    this.#queue = this.#queue.then(() => this.#reconcile(record)).catch((err) => this.#log(`worker: ${messageOf(err)}`));
+  #enqueue(record: ProcessorRecord, revision?: number): void {
+    this.#queue = this.#queue.then(() => this.#reconcile(record, revision)).catch((err) => this.#log(`worker: ${messageOf(err)}`));
   }
 
   /** Brings running versions in line with one processor's record. */
-  async #reconcile(record: ProcessorRecord): Promise<void> {
+  async #reconcile(record: ProcessorRecord, revision?: number): Promise<void> {
     if (this.#closed) return;
     this.#records.set(record.name, record);
     try {
-      updateCatalogCache(this.opts.dataDir.catalogCache, record);
+      updateCatalogCache(this.opts.dataDir.catalogCache, record, revision);
     } catch (err) {
       this.#log(`cannot write the catalog copy: ${messageOf(err)}`);
     }
@@ -203,7 +206,7 @@ export class Worker {
         this.#log(`${key}: cannot load code yet (${messageOf(err)}) — retrying`);
         setTimeout(() => {
           const rec = this.#records.get(name);
-          if (rec && !this.#closed) this.#enqueue(rec);
+          if (rec && !this.#closed) this.#enqueue(rec, this.#feed?.revision(name));
         }, 2000).unref();
         return;
       }
@@ -291,7 +294,7 @@ export class Worker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#stopWatch?.();
+    this.#feed?.stop();
     clearInterval(this.#cleanup);
     clearInterval(this.#leaseTimer);
     await this.#heartbeat?.close();

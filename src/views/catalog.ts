@@ -5,6 +5,7 @@ import { replicasFor } from "../log/index.js";
 import type { ProcessorRecord, VersionRecord, VersionStats, HistoryEntry } from "./catalogTypes.js";
 import { validateProcessorName } from "./paths.js";
 import { notDeployed } from "./suggest.js";
+import { followKv, parseProcessorRecord, type Follower } from "./catalogWatch.js";
 
 export * from "./catalogTypes.js";
 
@@ -44,7 +45,7 @@ export class Catalog {
   async get(name: string): Promise<{ record: ProcessorRecord; revision: number } | null> {
     const e = await this.kv.get(PROC + validateProcessorName(name));
     if (!e || e.operation !== "PUT" || e.length === 0) return null;
-    return { record: e.json<ProcessorRecord>(), revision: e.revision };
+    return { record: parseProcessorRecord(e, name), revision: e.revision };
   }
 
   /** One processor's record; a NotFoundError with a hint when it does not exist. */
@@ -61,17 +62,9 @@ export class Catalog {
     return names.sort();
   }
 
-  /** Every processor record. */
+  /** Every processor record (a malformed one is left out: the watch reports it). */
   async list(): Promise<ProcessorRecord[]> {
-    const out: ProcessorRecord[] = [];
-    const keys = await this.kv.keys(PROC + "*");
-    const names: string[] = [];
-    for await (const k of keys) names.push(k.slice(PROC.length));
-    for (const n of names.sort()) {
-      const r = await this.get(n);
-      if (r) out.push(r.record);
-    }
-    return out;
+    return (await this.entries()).map((e) => e.record);
   }
 
   /**
@@ -108,15 +101,40 @@ export class Catalog {
     return e.json<VersionStats>();
   }
 
-  /** Calls `onChange` with every processor record now and whenever one changes, until the returned stop is called. */
-  async watch(onChange: (record: ProcessorRecord) => void): Promise<{ stop: () => void; closed: Promise<void> }> {
-    const iter = await this.kv.watch({ key: PROC + ">" });
-    const closed = (async () => {
-      for await (const e of iter) {
-        if (e.operation === "PUT" && e.length > 0) onChange(e.json<ProcessorRecord>());
-      }
-    })();
-    return { stop: () => iter.stop(), closed };
+  /**
+   * Calls `onChange` with every processor record (and its revision) now and whenever one changes, until
+   * stopped. Survives what a long-running process meets: a malformed value is reported and skipped, and a
+   * watch that ends (NATS restarted, connection lost) is reported and started again.
+   */
+  watch(onChange: (record: ProcessorRecord, revision: number) => void, onTrouble: (message: string) => void = () => {}): Follower {
+    return followKv(this.kv, PROC + ">", (e) => {
+      if (e.operation !== "PUT" || e.length === 0) return;
+      onChange(parseProcessorRecord(e, e.key.slice(PROC.length)), e.revision);
+    }, onTrouble);
+  }
+
+  /** Calls `onChange` with every version's stats now and whenever they change (null: deleted); as resilient as watch. */
+  watchStats(onChange: (name: string, version: number, stats: VersionStats | null) => void, onTrouble: (message: string) => void = () => {}): Follower {
+    return followKv(this.kv, STATS + ">", (e) => {
+      const m = /^(.+)\.(\d+)$/.exec(e.key.slice(STATS.length));
+      if (!m) return;
+      onChange(m[1]!, Number(m[2]), e.operation === "PUT" && e.length > 0 ? e.json<VersionStats>() : null);
+    }, onTrouble);
+  }
+
+  /** Every processor record with its KV revision. */
+  async entries(): Promise<{ record: ProcessorRecord; revision: number }[]> {
+    const names: string[] = [];
+    for await (const k of await this.kv.keys(PROC + "*")) names.push(k.slice(PROC.length));
+    const out: { record: ProcessorRecord; revision: number }[] = [];
+    for (const n of names.sort()) {
+      const r = await this.get(n).catch((err: unknown) => {
+        if ((err as { code?: string }).code === "CATALOG_CORRUPT" || (err as { code?: string }).code === "BAD_NAME") return null; // the watch reports it
+        throw err;
+      });
+      if (r) out.push(r);
+    }
+    return out;
   }
 }
 

@@ -6,6 +6,7 @@ export * from "./viewFile.js";
 export * from "./walKeeper.js";
 export * from "./digest.js";
 export * from "./catalog.js";
+export * from "./catalogWatch.js";
 export * from "./catalogCache.js";
 export * from "./lifecycle.js";
 export * from "./readOnly.js";

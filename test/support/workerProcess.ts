@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { resolve } from "node:path";
+import { pidAlive } from "./dev.js";
 
 /** `kappa run` as a subprocess, so a test can SIGKILL or SIGSTOP it like a crash or a pause. */
 export class WorkerProcess {
@@ -31,7 +32,10 @@ export class WorkerProcess {
     if (!this.exited) this.child.kill(signal);
   }
 
-  /** Kills the worker at once, as a crash would, and waits until it is gone. */
+  /**
+   * Kills the worker at once, as a crash would, and waits until it is gone; throws unless the process
+   * really died (of SIGKILL, when that was the signal): a kill test whose kill did not land proves nothing.
+   */
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     if (this.exited) return;
     const gone = new Promise<void>((r) => this.child.once("exit", () => r()));
@@ -39,9 +43,11 @@ export class WorkerProcess {
     if (signal !== "SIGKILL") this.child.kill("SIGCONT");
     this.child.kill(signal);
     await gone;
+    if (signal === "SIGKILL" && this.child.signalCode !== "SIGKILL") throw new Error(`worker ${this.pid} exited with ${this.child.exitCode} instead of dying of SIGKILL`);
+    if (pidAlive(this.pid)) throw new Error(`worker ${this.pid} is still alive after ${signal}`);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.kill();
+    if (this.child.exitCode === null && this.child.signalCode === null) await this.kill();
   }
 }

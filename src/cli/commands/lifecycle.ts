@@ -26,7 +26,7 @@ export async function runPromote(ctx: CliContext, name: string, version: number,
     }
   }
   const out = await promote(catalog, name, version, { expectedLive: rec.live, force: opts.force === true });
-  keepLocalCopy(ctx, out);
+  await keepLocalCopy(ctx, catalog, out);
   return out;
 }
 
@@ -65,7 +65,7 @@ export async function runRollback(ctx: CliContext, name: string): Promise<Proces
   const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream);
   const rec = await catalog.require(name);
   const out = await rollback(catalog, name, { expectedLive: rec.live });
-  keepLocalCopy(ctx, out);
+  await keepLocalCopy(ctx, catalog, out);
   return out;
 }
 
@@ -78,10 +78,14 @@ export function parseMaxLag(text: string): number {
   return n;
 }
 
-/** Mirrors a catalog change into the data dir's copy, so a query right after sees it even before the worker does. */
-function keepLocalCopy(ctx: CliContext, rec: ProcessorRecord): void {
+/**
+ * Mirrors a catalog change into the data dir's copy, so a query right after sees it even before the worker
+ * does; with the record's revision read back, so it never replaces something newer the worker wrote.
+ */
+async function keepLocalCopy(ctx: CliContext, catalog: Catalog, rec: ProcessorRecord): Promise<void> {
   try {
-    updateCatalogCache(ctx.dataDir.catalogCache, rec);
+    const now = await catalog.get(rec.name);
+    updateCatalogCache(ctx.dataDir.catalogCache, now?.record ?? rec, now?.revision);
   } catch {
     // no data dir here: the worker's copy catches up by itself
   }
@@ -131,7 +135,7 @@ export function registerLifecycle(program: Command): void {
       try {
         const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream, ctx.spec.replicas);
         const rec = await retire(catalog, name, parseVersion(version));
-        keepLocalCopy(ctx, rec);
+        await keepLocalCopy(ctx, catalog, rec);
         if (ctx.json) printJson({ processor: name, retired: parseVersion(version), live: rec.live });
         else console.log(`${name}: v${parseVersion(version)} retired; the worker deletes its file`);
       } finally {

@@ -13,9 +13,10 @@ export interface NatsHealth {
   source: "catalog" | "local-copy" | "none";
 }
 
-const STATS = "stats.";
 const RETRY_MS = 2000;
 const HEAD_MS = 1000;
+/** The whole catalog is read again this often, in case a watch stalled without ending (its consumer dropped). */
+const RESYNC_MS = 5000;
 
 /**
  * What a long-running server knows of the catalog: processor records and worker stats kept current by
@@ -27,6 +28,8 @@ export class LiveCatalog {
   readonly #stats = new Map<string, VersionStats>();
   readonly #listeners = new Set<(r: ProcessorRecord) => void>();
   readonly #stops: (() => void)[] = [];
+  readonly #restarts: (() => void)[] = [];
+  readonly #revisions = new Map<string, number>();
   #nc: NatsConnection | undefined;
   #catalog: Catalog | undefined;
   #jsm: JetStreamManager | undefined;
@@ -34,18 +37,21 @@ export class LiveCatalog {
   #error: string | undefined = "not connected yet";
   #logHead: number | null = null;
   #headTimer: NodeJS.Timeout | undefined;
+  #resyncTimer: NodeJS.Timeout | undefined;
+  #resyncing = false;
   #retry: NodeJS.Timeout | undefined;
   #headBusy = false;
   #closed = false;
   #cache: { at: number; records: ProcessorRecord[] } | undefined;
 
-  private constructor(private readonly ctx: CliContext, private readonly given: NatsConnection | undefined) {}
+  private constructor(private readonly ctx: CliContext, private readonly given: NatsConnection | undefined, private readonly log: (line: string) => void) {}
 
   /** Connects (or starts degraded and keeps retrying in the background when NATS is unreachable). */
-  static async start(ctx: CliContext, nc?: NatsConnection): Promise<LiveCatalog> {
-    const lc = new LiveCatalog(ctx, nc);
+  static async start(ctx: CliContext, nc?: NatsConnection, log: (line: string) => void = () => {}): Promise<LiveCatalog> {
+    const lc = new LiveCatalog(ctx, nc, log);
     await lc.#connect();
     lc.#headTimer = setInterval(() => void lc.#pollHead(), HEAD_MS);
+    lc.#resyncTimer = setInterval(() => void lc.#resync(), RESYNC_MS);
     return lc;
   }
 
@@ -54,22 +60,22 @@ export class LiveCatalog {
     try {
       const nc = this.given ?? (await this.ctx.nats({ reconnectForever: true, name: "kappa-serve", timeoutMs: 1500 }));
       const catalog = await Catalog.open(nc, this.ctx.spec.stream);
-      for (const r of await catalog.list()) this.#records.set(r.name, r);
+      for (const e of await catalog.entries()) this.#setRecord(e.record, e.revision);
       this.#nc = nc;
       this.#catalog = catalog;
       this.#connected = !nc.isClosed();
       this.#error = undefined;
-      const procs = await catalog.watch((r) => this.#setRecord(r));
-      this.#stops.push(procs.stop);
-      const stats = await catalog.kv.watch({ key: `${STATS}>` });
+      // Both watches start again by themselves when they end (NATS restarted) and skip malformed values.
+      const trouble = (m: string) => this.log(m);
+      const procs = catalog.watch((r, rev) => this.#setRecord(r, rev), trouble);
+      this.#stops.push(() => procs.stop());
+      this.#restarts.push(() => procs.restart());
+      const stats = catalog.watchStats((name, version, st) => {
+        if (st) this.#stats.set(`${name}/${version}`, st);
+        else this.#stats.delete(`${name}/${version}`);
+      }, trouble);
       this.#stops.push(() => stats.stop());
-      void (async () => {
-        for await (const e of stats) {
-          const key = e.key.slice(STATS.length).replace(/\.(\d+)$/, "/$1");
-          if (e.operation === "PUT" && e.length > 0) this.#stats.set(key, e.json<VersionStats>());
-          else this.#stats.delete(key);
-        }
-      })().catch(() => {});
+      this.#restarts.push(() => stats.restart());
       void this.#followStatus(nc);
       this.#jsm = await jetstreamManager(nc);
       await this.#pollHead();
@@ -89,10 +95,23 @@ export class LiveCatalog {
       } else if (s.type === "reconnect") {
         this.#connected = true;
         this.#error = undefined;
+        for (const restart of this.#restarts) restart();
       }
     }
     this.#connected = false;
     this.#error = "connection closed";
+  }
+
+  async #resync(): Promise<void> {
+    if (!this.#catalog || !this.#connected || this.#resyncing) return;
+    this.#resyncing = true;
+    try {
+      for (const e of await this.#catalog.entries()) this.#setRecord(e.record, e.revision);
+    } catch {
+      // NATS trouble shows up in the connection status; the watch and the next round catch up.
+    } finally {
+      this.#resyncing = false;
+    }
   }
 
   async #pollHead(): Promise<void> {
@@ -107,7 +126,10 @@ export class LiveCatalog {
     }
   }
 
-  #setRecord(r: ProcessorRecord): void {
+  /** Keeps a record unless a newer revision of it is known (watch restarts hand over everything again). */
+  #setRecord(r: ProcessorRecord, revision: number): void {
+    if (revision <= (this.#revisions.get(r.name) ?? 0)) return;
+    this.#revisions.set(r.name, revision);
     this.#records.set(r.name, r);
     for (const l of this.#listeners) l(r);
   }
@@ -145,7 +167,7 @@ export class LiveCatalog {
     if (known) return known;
     if (this.#catalog && this.#connected) {
       const r = await this.#catalog.get(name).catch(() => null);
-      if (r) this.#setRecord(r.record);
+      if (r) this.#setRecord(r.record, r.revision);
       return r?.record ?? null;
     }
     return null;
@@ -176,6 +198,7 @@ export class LiveCatalog {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#headTimer);
+    clearInterval(this.#resyncTimer);
     clearTimeout(this.#retry);
     for (const stop of this.#stops) stop();
     this.#listeners.clear();

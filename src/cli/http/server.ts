@@ -111,7 +111,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     });
   }
 
-  const catalog = await LiveCatalog.start(ctx, opts.nc);
+  const catalog = await LiveCatalog.start(ctx, opts.nc, opts.log);
   const checkpoints = new CheckpointReader();
   const https = opts.tls ? readTls(opts.tls) : undefined;
   const maxResultBytes = opts.maxResultBytes ?? DEFAULT_MAX_BYTES;

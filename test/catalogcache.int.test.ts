@@ -1,0 +1,46 @@
+import { describe, it, expect } from "vitest";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { readCatalogCache, updateCatalogCache } from "../src/views/catalogCache.js";
+import { newProcessorRecord } from "../src/views/catalog.js";
+
+const WRITER = resolve("test/support/cacheWriter.mjs");
+
+function writer(path: string, name: string, count: number, startAt: number): Promise<number | null> {
+  const child = spawn(process.execPath, [WRITER, path, name, String(count), String(startAt)], { stdio: ["ignore", "ignore", "inherit"] });
+  return new Promise((r) => child.once("exit", (c) => r(c)));
+}
+
+describe("the local catalog copy (catalog.json)", () => {
+  it("loses no update when several processes write it at the same moment", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kappa-cache-"));
+    const path = join(dir, "catalog.json");
+    try {
+      const names = ["a", "b", "c", "d", "e"];
+      const startAt = Date.now() + 2500;
+      const codes = await Promise.all(names.map((n) => writer(path, n, 40, startAt)));
+      expect(codes).toEqual(names.map(() => 0));
+      const snap = readCatalogCache(path)!;
+      expect(snap.records.map((r) => [r.name, r.live])).toEqual(names.map((n) => [n, 40]));
+      expect(snap.revisions).toEqual(Object.fromEntries(names.map((n) => [n, 40])));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("never replaces a record with an older revision of it (a watch lagging behind a CLI command)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "kappa-cache-"));
+    const path = join(dir, "catalog.json");
+    try {
+      updateCatalogCache(path, { ...newProcessorRecord("p"), live: 2 }, 12);
+      updateCatalogCache(path, { ...newProcessorRecord("p"), live: 1 }, 11);
+      expect(readCatalogCache(path)!.records[0]!.live).toBe(2);
+      updateCatalogCache(path, { ...newProcessorRecord("p"), live: 3 }, 13);
+      expect(readCatalogCache(path)!.records[0]!.live).toBe(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
