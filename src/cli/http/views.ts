@@ -40,7 +40,8 @@ export function registerViews(app: FastifyInstance, deps: ServerDeps): void {
     const name = validateProcessorName(req.params.processor);
     const rec = await deps.catalog.records(name);
     if (!rec) throw new NotFoundError(`processor ${name} is not deployed`, { hint: "`GET /views` lists what exists; deploy with `kappa deploy <module>`" });
-    return processorView(rec, deps.catalog, deps.checkpoints, deps.ctx.dataDir);
+    // From the same snapshot as the page and /metrics (rates, writers), when the live catalog has it.
+    return deps.snapshot().processors.find((p) => p.name === name) ?? processorView(rec, deps.catalog, deps.checkpoints, deps.ctx.dataDir);
   });
 
   app.post<{ Params: { processor: string } }>("/views/:processor/query", { schema: QUERY }, async (req) => {
