@@ -3,6 +3,7 @@ import { KappaError, UnavailableError, messageOf } from "../errors.js";
 import { appendAtomic, MAX_ATOMIC_BATCH } from "./atomicAppend.js";
 import type { AppendSummary, OutgoingEvent } from "./append.js";
 import { SCHEMA_HEADER } from "./rawEvent.js";
+import { PipelinedPublisher } from "./publisher.js";
 import type { StreamSpec } from "./stream.js";
 
 /** The server refuses a whole atomic batch that holds an id it already stored. */
@@ -44,8 +45,13 @@ export async function appendInOrder(nc: NatsConnection, spec: StreamSpec, events
     const n = batch.length;
     const ack = await commitBatch(nc, spec, batch, timeoutMs);
     if (ack.error?.err_code === ERR_DUPLICATE_IN_BATCH) {
-      const r = await appendAtomic(nc, spec, batch, { timeoutMs });
-      add(n, r.seqs, r.stored);
+      // A re-run: usually the whole batch is stored already. Else appendAtomic stores the rest as one batch.
+      const known = await storedSeqs(nc, spec, batch, timeoutMs);
+      if (known) add(n, known, 0);
+      else {
+        const r = await appendAtomic(nc, spec, batch, { timeoutMs });
+        add(n, r.seqs, r.stored);
+      }
     } else if (ack.error) {
       throw new KappaError("PUBLISH_REJECTED", `the stream refused a batch of ${n} events: ${ack.error.description} (${ack.error.err_code ?? ack.error.code})`, {
         hint: "check the events' size and the stream's limits (`kappa log info`); nothing of this batch was stored — re-run the same command",
@@ -64,6 +70,29 @@ export async function appendInOrder(nc: NatsConnection, spec: StreamSpec, events
   }
   await flush();
   return summary;
+}
+
+/**
+ * Where every event of a batch is already stored, or null when one is not (or cannot be told): each is
+ * published, pipelined, with an expected last id no message has, which the server answers with
+ * "duplicate" for a stored id before it checks the expectation, and refuses otherwise — nothing is stored.
+ */
+async function storedSeqs(nc: NatsConnection, spec: StreamSpec, batch: OutgoingEvent[], timeoutMs: number): Promise<number[] | null> {
+  const pub = new PipelinedPublisher(nc, { window: batch.length, timeoutMs });
+  try {
+    const enc = new TextEncoder();
+    const never = `kappa-probe-${nuid.next()}`;
+    const acks = batch.map((ev) => pub.publishNow(`${spec.prefix}.${ev.type}`, enc.encode(ev.json), ev.id, { "Nats-Expected-Last-Msg-Id": never }));
+    const results = await Promise.allSettled(acks);
+    const seqs: number[] = [];
+    for (const r of results) {
+      if (r.status !== "fulfilled" || !r.value.duplicate) return null;
+      seqs.push(r.value.seq);
+    }
+    return seqs;
+  } finally {
+    pub.close();
+  }
 }
 
 /** Sends one atomic batch without waiting on anything but its commit (a refusal comes back on the commit). */
