@@ -157,6 +157,10 @@ export class NatsServer {
     const t = setTimeout(() => child.kill("SIGKILL"), 5000);
     await exited;
     clearTimeout(t);
+    // A kill that did not land would make every "survives a crash" claim hollow: say so instead.
+    if (signal === "SIGKILL" && child.signalCode !== "SIGKILL") {
+      throw new KappaError("NATS_SERVER_KILL", `nats-server ${child.pid} exited with ${child.exitCode} before SIGKILL reached it`, { hint: "look at its output for why it stopped" });
+    }
   }
 }
 
