@@ -11,6 +11,7 @@ import { registerExport } from "./commands/export.js";
 import { registerShell } from "./commands/shell.js";
 import { registerVerify } from "./commands/verify.js";
 import { registerDlq } from "./commands/dlq.js";
+import { registerSnapshot } from "./commands/snapshot.js";
 import { reportError } from "./output.js";
 
 /** Builds the `kappa` program: global options and one subcommand per file under commands/. */
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerExport(program);
   registerShell(program);
+  registerSnapshot(program);
   return program;
 }
 

@@ -24,3 +24,5 @@ export * from "./fence.js";
 export * from "./writer.js";
 export * from "./heartbeat.js";
 export * from "./queryService.js";
+export * from "./snapshots.js";
+export * from "./snapshotSchedule.js";

@@ -2,10 +2,11 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { Service, ServiceMsg } from "@nats-io/services";
 import { KappaError, messageOf } from "../errors.js";
 import {
-  QUERY_QUEUE, QUERY_SERVICE, QueryPool, querySubject, queryView, targetVersion,
+  QUERY_QUEUE, QUERY_SERVICE, QueryPool, querySubject, queryView, snapshotSubject, targetVersion,
   type DataDir, type ProcessorRecord, type RemoteAnswer, type RemoteError, type RemoteQueryRequest,
 } from "../views/index.js";
 import type { VersionRunner } from "./runner.js";
+import type { SnapshotStore } from "./snapshots.js";
 
 /** What the query service needs from its worker. */
 export interface QueryServiceDeps {
@@ -17,6 +18,8 @@ export interface QueryServiceDeps {
   runners: Map<string, VersionRunner>;
   /** Query processes of this worker (default 2). */
   processes?: number;
+  /** Where `kappa snapshot` requests store their copies, and how many per version to keep. */
+  snapshots?: { store: SnapshotStore; keep: number };
 }
 
 /**
@@ -63,6 +66,36 @@ export class QueryService {
         if (!err) void this.#answer(processor, msg);
       },
     });
+    if (this.deps.snapshots) {
+      this.service.addEndpoint(`snapshot_${processor}`, {
+        subject: snapshotSubject(this.deps.stream, processor),
+        metadata: { processor },
+        handler: (err, msg) => {
+          if (!err) void this.#reply(msg, () => this.#snapshot(processor, msg));
+        },
+      });
+    }
+  }
+
+  /** `kappa snapshot`: any replica holding the version copies its file consistently into the object store. */
+  async #snapshot(processor: string, msg: ServiceMsg): Promise<unknown> {
+    const req = msg.json<{ version?: number }>();
+    const rec = this.deps.records(processor);
+    if (!rec) throw new KappaError("NOT_HELD", `${this.deps.worker} does not hold ${processor}`);
+    const version = targetVersion(rec, req.version);
+    if (!this.deps.runners.has(`${processor}/${version}`)) throw new KappaError("NOT_HELD", `${this.deps.worker} does not run ${processor} v${version}`);
+    const s = await this.deps.snapshots!.store.take(this.deps.dataDir.viewFile(processor, version), processor, version, this.deps.snapshots!.keep);
+    return { ...s, worker: this.deps.worker };
+  }
+
+  async #reply(msg: ServiceMsg, work: () => Promise<unknown>): Promise<void> {
+    try {
+      msg.respond(JSON.stringify(await work()));
+    } catch (err) {
+      const e = err as { code?: string; hint?: string };
+      const body: RemoteError = { code: e.code ?? "REMOTE_ERROR", message: messageOf(err), ...(e.hint ? { hint: e.hint } : {}), worker: this.deps.worker };
+      msg.respondError(500, body.message, JSON.stringify(body));
+    }
   }
 
   async #answer(processor: string, msg: ServiceMsg): Promise<void> {

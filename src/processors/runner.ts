@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { messageOf } from "../errors.js";
@@ -35,6 +36,8 @@ export interface RunnerDeps {
   output?: InputSpec;
   /** Publishes the outbox only while this worker is the version's fenced writer; absent: always. */
   gate?: OutboxGate;
+  /** Seeds a missing view file from a snapshot; resolves to the snapshot's checkpoint, or null when there is none. */
+  restore?: (viewFile: string) => Promise<number | null>;
   limits?: Partial<BatchLimits>;
   /** How long a write waits for a SQLite lock before it counts as a transient failure (default 5000 ms). */
   busyTimeoutMs?: number;
@@ -65,6 +68,8 @@ export class VersionRunner {
   /** Matching events known to be still unread (0 once caught up). */
   pending = 0;
   caughtUp = false;
+  /** The checkpoint of the snapshot this replica started from, when it joined from one. */
+  restoredFrom: number | undefined;
   lastTrouble: string | undefined;
   // Starts small like the batches: everything pulled sits ahead of the worker's other NATS replies on
   // the one connection, so 10,000 events of a slow processor would hold up its stats for seconds.
@@ -132,6 +137,15 @@ export class VersionRunner {
       return this.#retryLater(err);
     }
     if (this.#stopped) return;
+    const file = this.deps.dataDir.viewFile(this.name, this.version);
+    if (this.deps.restore && !existsSync(file)) {
+      try {
+        this.restoredFrom = (await this.deps.restore(file)) ?? undefined;
+      } catch (err) {
+        this.deps.onTrouble(`${this.name} v${this.version}: no snapshot restored (${messageOf(err)}) — replaying the whole log`);
+      }
+      if (this.#stopped) return;
+    }
     try {
       // A file belongs to one log and one catalog entry: one left by another stream or a wiped store is rebuilt.
       const id = { processor: this.name, version: this.version, codeHash: this.record.codeHash, log, entry: this.record.createdAt };

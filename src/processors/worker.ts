@@ -16,6 +16,8 @@ import { LeaseTable, DEFAULT_LEASE_TTL_MS } from "./lease.js";
 import { VersionWriter } from "./writer.js";
 import { Heartbeat } from "./heartbeat.js";
 import { QueryService } from "./queryService.js";
+import { SnapshotStore, DEFAULT_SNAPSHOT_KEEP } from "./snapshots.js";
+import { SnapshotSchedule } from "./snapshotSchedule.js";
 
 /** How a worker runs. */
 export interface WorkerOptions {
@@ -41,6 +43,10 @@ export interface WorkerOptions {
   leaseTtlMs?: number;
   /** Answer queries on the held views over NATS (`kappa query --remote`); default true. */
   serveQueries?: boolean;
+  /** Snapshot every written version this often (default: only when asked, `kappa snapshot`). */
+  snapshotEveryMs?: number;
+  /** Snapshots kept per version (default 3). */
+  snapshotKeep?: number;
 }
 
 /** A worker's default id: the host and the data dir, stable across restarts of the same worker. */
@@ -66,6 +72,8 @@ export class Worker {
   #stats: StatsReporter | undefined;
   #heartbeat: Heartbeat | undefined;
   #queries: QueryService | undefined;
+  #snapshots: SnapshotStore | undefined;
+  #schedule: SnapshotSchedule | undefined;
   #closed = false;
 
   private constructor(
@@ -104,6 +112,8 @@ export class Worker {
   }
 
   async #begin(): Promise<void> {
+    // A new replica seeds missing view files from snapshots; without the bucket it replays the whole log.
+    this.#snapshots = await SnapshotStore.open(this.opts.nc, this.opts.spec.stream, this.opts.spec.replicas).catch((err: unknown) => void this.#log(`snapshots are off: ${messageOf(err)}`));
     this.#feed = new CatalogFeed(this.catalog, (r, rev) => this.#enqueue(r, rev), (m) => this.#log(m), this.opts.resyncMs);
     await this.#feed.read();
     await this.#queue;
@@ -114,9 +124,12 @@ export class Worker {
     // A few lease rounds per TTL: renew early, and notice a free lease soon after it expired.
     this.#leaseTimer = setInterval(() => this.#leaseRound(), Math.max(100, Math.min(500, this.leases.ttlMs / 4)));
     if (this.opts.serveQueries !== false) {
-      this.#queries = await QueryService.start({ nc: this.opts.nc, stream: this.opts.spec.stream, worker: this.id, dataDir: this.opts.dataDir, records: (n) => this.#records.get(n), runners: this.runners })
+      this.#queries = await QueryService.start({ nc: this.opts.nc, stream: this.opts.spec.stream, worker: this.id, dataDir: this.opts.dataDir, records: (n) => this.#records.get(n), runners: this.runners, ...(this.#snapshots ? { snapshots: { store: this.#snapshots, keep: this.opts.snapshotKeep ?? DEFAULT_SNAPSHOT_KEEP } } : {}) })
         .catch((err: unknown) => void this.#log(`queries over NATS are off: ${messageOf(err)}`));
       for (const r of this.runners.values()) this.#queries?.serve(r.name);
+    }
+    if (this.#snapshots && this.opts.snapshotEveryMs) {
+      this.#schedule = new SnapshotSchedule(this.#snapshots, this.opts.dataDir, this.runners, this.writers, this.opts.snapshotEveryMs, this.opts.snapshotKeep ?? DEFAULT_SNAPSHOT_KEEP, (m) => this.#log(m));
     }
     this.#heartbeat = new Heartbeat(this.registry, { worker: this.id, dataDir: this.opts.dataDir.root, processors: this.opts.processors ?? null }, this.runners, this.writers, (m) => this.#log(m));
   }
@@ -225,6 +238,7 @@ export class Worker {
       input,
       output,
       gate: writer,
+      ...(this.#snapshots ? { restore: (file: string) => this.#restore(file, name, v) } : {}),
       limits: this.opts.limits,
       busyTimeoutMs: this.opts.busyTimeoutMs,
       ...(v.source ? { upstreamSettled: () => this.#upstreamSettled(v.source!) } : {}),
@@ -259,6 +273,12 @@ export class Worker {
     if (state !== "caught-up" && state !== "live") return false;
     const stats = await this.catalog.stats(src.processor, src.version).catch(() => null);
     return stats !== null && stats.caughtUp && stats.pending === 0 && stats.outbox === 0;
+  }
+
+  async #restore(file: string, name: string, v: VersionRecord): Promise<number | null> {
+    const s = await this.#snapshots!.restore(file, name, v.version, v.codeHash);
+    if (s) this.#log(`${name}/${v.version}: joined from the snapshot at ${s.checkpoint}; replaying only the tail`);
+    return s?.checkpoint ?? null;
   }
 
   /** Deletes files of retired versions once no query holds them (see views/leases.ts); says once when a reader makes it wait. */
@@ -297,6 +317,7 @@ export class Worker {
     this.#feed?.stop();
     clearInterval(this.#cleanup);
     clearInterval(this.#leaseTimer);
+    this.#schedule?.close();
     await this.#heartbeat?.close();
     await this.#queries?.close();
     await this.#queue.catch(() => {});

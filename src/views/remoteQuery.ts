@@ -13,6 +13,34 @@ export function querySubject(stream: string, processor: string): string {
   return `kappa.${stream}.query.${processor}`;
 }
 
+/** The request subject for `kappa snapshot` on one processor. */
+export function snapshotSubject(stream: string, processor: string): string {
+  return `kappa.${stream}.snapshot.${processor}`;
+}
+
+/** Asks a worker holding the version to store a snapshot of it; resolves to what was stored and by whom. */
+export async function requestSnapshot<T>(nc: NatsConnection, stream: string, processor: string, version: number | undefined, timeoutMs: number): Promise<T & { worker: string }> {
+  validateProcessorName(processor);
+  const deadline = Date.now() + timeoutMs;
+  let last = "no attempt";
+  while (Date.now() < deadline) {
+    try {
+      const m = await nc.request(snapshotSubject(stream, processor), JSON.stringify(version === undefined ? {} : { version }), { timeout: Math.max(100, deadline - Date.now()) });
+      const err = errorOf(m);
+      if (!err) return m.json<T & { worker: string }>();
+      if (!RETRY_ELSEWHERE.has(err.code)) throw new KappaError(err.code, `${err.message} (answered by ${err.worker})`, err.hint ? { hint: err.hint } : {});
+      last = err.message;
+    } catch (err) {
+      if (err instanceof KappaError) throw err;
+      last = messageOf(err);
+    }
+    await sleep(200);
+  }
+  throw new UnavailableError("SNAPSHOT_FAILED", `no worker took a snapshot of ${processor} within ${timeoutMs} ms (${last})`, {
+    hint: "a worker holding it must be running (`kappa status`, workers section); raise --timeout for a large view",
+  });
+}
+
 /** A query as it travels over NATS. */
 export type RemoteQueryRequest = Omit<QueryRequest, "processor" | "arrivedAt"> & {
   /** A replica further behind the log than this many events does not answer (another one does). */

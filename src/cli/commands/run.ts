@@ -61,16 +61,22 @@ interface PlacementFlags {
   workerId?: string;
   processors?: string;
   leaseTtl: string;
+  snapshotEvery?: string;
+  snapshotKeep: string;
 }
 
 /** Worker id, placement and lease TTL from flags. */
-function placement(o: PlacementFlags): Pick<WorkerOptions, "workerId" | "processors" | "leaseTtlMs"> {
+function placement(o: PlacementFlags): Pick<WorkerOptions, "workerId" | "processors" | "leaseTtlMs" | "snapshotEveryMs" | "snapshotKeep"> {
+  const every = o.snapshotEvery === undefined ? undefined : Number(o.snapshotEvery);
+  if (every !== undefined && !(every >= 1)) throw new InputError(`--snapshot-every ${o.snapshotEvery} is not a number of seconds (at least 1)`, { hint: "e.g. --snapshot-every 300" });
+  const keep = Number(o.snapshotKeep);
+  if (!Number.isInteger(keep) || keep < 1) throw new InputError(`--snapshot-keep ${o.snapshotKeep} is not a positive whole number`, { hint: "e.g. --snapshot-keep 3" });
   const ttl = Number(o.leaseTtl);
   if (!(ttl >= 0.3 && ttl <= 600)) throw new InputError(`--lease-ttl ${o.leaseTtl} is not a number of seconds between 0.3 and 600`, { hint: "e.g. --lease-ttl 3 (a writer that stops is replaced within about that long)" });
   const processors = o.processors?.split(",").map((p) => p.trim()).filter((p) => p.length > 0);
   if (processors) for (const p of processors) validateProcessorName(p);
   if (o.workerId !== undefined && !/^[A-Za-z0-9_.:/@-]{1,200}$/.test(o.workerId)) throw new InputError(`--worker-id ${o.workerId} has characters other than letters, digits and _.:/@-`, { hint: "e.g. --worker-id w1" });
-  return { ...(o.workerId ? { workerId: o.workerId } : {}), ...(processors?.length ? { processors } : {}), leaseTtlMs: Math.round(ttl * 1000) };
+  return { ...(o.workerId ? { workerId: o.workerId } : {}), ...(processors?.length ? { processors } : {}), leaseTtlMs: Math.round(ttl * 1000), ...(every ? { snapshotEveryMs: every * 1000 } : {}), snapshotKeep: keep };
 }
 
 /** What a newcomer needs once `kappa dev` is up: where to look, and what to type in a second terminal. */
@@ -91,6 +97,8 @@ export function registerRun(program: Command): void {
     .description("the worker: keeps every non-retired version of every processor (or of --processors) up to date")
     .option("--worker-id <id>", "this worker's name among several (default: host name and data dir)")
     .option("--processors <a,b>", "hold only these processors (default: all)")
+    .option("--snapshot-every <seconds>", "snapshot every version this worker writes this often (default: only on `kappa snapshot`)")
+    .option("--snapshot-keep <n>", "snapshots kept per version; older ones are deleted", "3")
     .option("--lease-ttl <seconds>", "writer lease time to live: another worker takes over about this long after a writer stops", String(DEFAULT_LEASE_TTL_MS / 1000))
     .action(async (o: BatchFlags & PlacementFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
