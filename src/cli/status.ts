@@ -3,6 +3,7 @@ import { messageOf } from "../errors.js";
 import { logInfo } from "../log/index.js";
 import { Catalog, WorkerRegistry, readCatalogCache, readCheckpoint, type ProcessorRecord, type VersionStats, type VersionState, type WorkerSeen } from "../views/index.js";
 import type { CliContext } from "./context.js";
+import type { CheckpointRates } from "./http/rates.js";
 import { agreedHead } from "./http/snapshot.js";
 
 /** One version's line in `kappa status`. */
@@ -51,7 +52,7 @@ export interface StatusReport {
 }
 
 /** Gathers status from the catalog and the workers' stats, or from the local copy when NATS is unreachable. */
-export async function gatherStatus(ctx: CliContext, only?: string): Promise<StatusReport> {
+export async function gatherStatus(ctx: CliContext, only?: string, rates?: CheckpointRates): Promise<StatusReport> {
   let records: ProcessorRecord[];
   let catalog: Catalog | undefined;
   let head: number | null = null;
@@ -86,7 +87,10 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
       const logHead = agreedHead(v.source ? [stats?.logHead] : [head, stats?.logHead], checkpoint);
       const lag = checkpoint !== null && logHead !== null ? Math.max(0, Math.min(logHead, v.untilSeq ?? logHead) - checkpoint) : stats ? stats.pending : null;
       const stale = stats ? Date.now() - Date.parse(stats.at) > 5000 : false;
-      const eps = stats ? (stale ? 0 : stats.eventsPerSec) : null;
+      // Across redraws (--watch), how fast the checkpoint moves: the rate while the worker's report is late, and the ETA.
+      const moving = v.state === "retired" ? null : rates?.observe(`${rec.name}/${v.version}`, checkpoint) ?? null;
+      const eps = stats && !stale ? stats.eventsPerSec : moving ?? (stats ? 0 : null);
+      const etaRate = moving ?? eps;
       let up = v.source ? byName.get(v.source.processor) : undefined;
       if (v.source && !up && catalog) {
         up = (await catalog.get(v.source.processor).catch(() => null))?.record;
@@ -100,7 +104,7 @@ export async function gatherStatus(ctx: CliContext, only?: string): Promise<Stat
         logHead,
         lag: v.state === "retired" ? null : lag,
         eventsPerSec: eps,
-        etaSeconds: v.state === "building" && eps && lag ? lag / eps : null,
+        etaSeconds: v.state === "building" && etaRate && lag ? lag / etaRate : null,
         from: v.from,
         ...(v.untilSeq !== undefined ? { frozenAt: v.untilSeq } : {}),
         codeHash: v.codeHash.slice(0, 12),

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { InputError, UnavailableError } from "../../errors.js";
 import { CliContext } from "../context.js";
+import { CheckpointRates } from "../http/rates.js";
 import { gatherStatus, type StatusReport, type VersionStatus } from "../status.js";
 import { printJson, renderTable, fmtNum, fmtEta } from "../output.js";
 
@@ -86,10 +87,11 @@ async function watch(ctx: CliContext, processor: string | undefined, intervalMs:
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  const rates = new CheckpointRates();
   if (tty) process.stdout.write("\x1b[?25l"); // hide the cursor while redrawing
   try {
     while (!stop) {
-      const r = await gatherStatus(ctx, processor);
+      const r = await gatherStatus(ctx, processor, rates);
       if (ctx.json) process.stdout.write(JSON.stringify({ at: new Date().toISOString(), ...r }) + "\n");
       else if (tty) {
         const body = r.nats === "unreachable" && r.catalogCopy === false ? `kappa: ${unreachable(ctx, r).message}\n  hint: ${unreachable(ctx, r).hint}` : renderStatus(r);
