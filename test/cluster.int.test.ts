@@ -67,7 +67,8 @@ describe("a 3-server JetStream cluster on loopback", () => {
   it("ends a replay with the clean digest when the stream's leader is killed in the middle of it", async () => {
     await using env = await TestEnv.start({ cluster: 3 });
     const events = await env.appendOrders(20_000, 5);
-    await env.startWorker(env.dataDir, undefined, { limits: { maxEvents: 200 } });
+    const workerLog: string[] = [];
+    await env.startWorker(env.dataDir, (l) => workerLog.push(l), { limits: { maxEvents: 200 } });
     await deployModule(env.nc, env.spec, V1);
     const file = env.dataDir.viewFile("orders_by_user", 1);
     await waitFor(() => (readCheckpoint(file) ?? 0) >= 1, 30_000, "fresh progress before the kill");
@@ -76,7 +77,9 @@ describe("a 3-server JetStream cluster on loopback", () => {
     await env.cluster.kill(leader);
     expect(() => process.kill(pid, 0)).toThrow();
     expect(readCheckpoint(file)!).toBeLessThan(20_000);
-    await waitFor(() => readCheckpoint(file) === 20_000, 90_000, "the replay to finish on the new leader");
+    await waitFor(() => readCheckpoint(file) === 20_000, 90_000, "the replay to finish on the new leader").catch((err: Error) => {
+      throw new Error(`${err.message} (checkpoint ${readCheckpoint(file)}); worker said:\n${workerLog.slice(-20).join("\n")}`);
+    });
     expect(digestFile(file).digest).toBe(referenceDigest(referenceTotals(events)));
   }, 180_000);
 

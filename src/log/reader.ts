@@ -2,6 +2,7 @@ import { DeliverPolicy, type JetStreamClient, type JsMsg, type ConsumerMessages 
 import { KappaError, messageOf } from "../errors.js";
 import { wrapJsError } from "./stream.js";
 import { RawEventDecoder, type RawEvent } from "./rawEvent.js";
+import { watchForStall } from "./stall.js";
 
 export type { RawEvent } from "./rawEvent.js";
 
@@ -94,6 +95,8 @@ export class LogSubscription {
       },
     });
     sub = new LogSubscription(msgs, limits, spec.prefix, spec.timeHeader === true, handler);
+    const self = sub;
+    watchForStall(msgs, (err) => self.#fail(err));
     for (const m of pendingMsgs) sub.#onMessage(m);
     return sub;
   }
