@@ -25,13 +25,20 @@ async function post(base: string, path: string, body: unknown, headers: Record<s
 
 const order = (id: string, amount = 1) => ({ type: "order.placed", id, data: { order: id, user: `u${id.length}`, amount } });
 
+/** Starts a server and waits until it reaches NATS (before that it answers appends with 503, as it should). */
+async function serving(e: TestEnv, opts: Parameters<typeof startHttpServer>[1]): Promise<HttpServer> {
+  const s = await startHttpServer(cliContext(e), opts);
+  await waitFor(() => s.health().reachable, 30_000, "the server to reach NATS");
+  return s;
+}
+
 async function lastSeq(): Promise<number> {
   return (await env.jsm.streams.info(env.spec.stream)).state.last_seq;
 }
 
 beforeAll(async () => {
   env = await TestEnv.start();
-  server = await startHttpServer(cliContext(env), { port: 0, token: TOKEN, append: { allow: true, limits: { maxRequests: 64 } } });
+  server = await serving(env, { port: 0, token: TOKEN, append: { allow: true, limits: { maxRequests: 64 } } });
 });
 
 afterAll(async () => {
@@ -87,7 +94,7 @@ describe("POST /events: events in over HTTP", () => {
   });
 
   it("takes NDJSON and data objects of one type, with ids from --id-field", async () => {
-    await using byField = await startHttpServer(cliContext(env), { port: 0, token: TOKEN, append: { allow: true, idField: "order" } });
+    await using byField = await serving(env, { port: 0, token: TOKEN, append: { allow: true, idField: "order" } });
     const body = '{"order": "n1", "amount": 3}\n\n{"order": "n2", "amount": 4}\n';
     const r = await post(byField.url, "/events/order.placed", body, AUTH, "application/x-ndjson");
     expect(r.status).toBe(200);
@@ -126,7 +133,7 @@ describe("POST /events: events in over HTTP", () => {
   });
 
   it("answers 429 with Retry-After beyond the rate limit, and beyond the publishes in flight", async () => {
-    await using limited = await startHttpServer(cliContext(env), { port: 0, token: TOKEN, append: { allow: true, maxEvents: 10, limits: { ratePerSec: 1 } } });
+    await using limited = await serving(env, { port: 0, token: TOKEN, append: { allow: true, maxEvents: 10, limits: { ratePerSec: 1 } } });
     const ten = Array.from({ length: 10 }, (_, i) => order(`r${i}`));
     expect((await post(limited.url, "/events", ten)).status).toBe(200);
     const over = await post(limited.url, "/events", ten.slice(0, 5));
@@ -134,7 +141,7 @@ describe("POST /events: events in over HTTP", () => {
     expect(over.json.error).toBe("RATE_LIMITED");
     expect(Number(over.headers.get("retry-after"))).toBeGreaterThanOrEqual(3);
 
-    await using narrow = await startHttpServer(cliContext(env), { port: 0, token: TOKEN, append: { allow: true, limits: { maxRequests: 1 } } });
+    await using narrow = await serving(env, { port: 0, token: TOKEN, append: { allow: true, limits: { maxRequests: 1 } } });
     // A paused NATS holds the first request in flight; the second finds no room.
     process.kill(env.server.pid, "SIGSTOP");
     try {
@@ -187,7 +194,7 @@ describe("POST /events: events in over HTTP", () => {
 describe("POST /events while NATS dies", () => {
   it("answers 503 with Retry-After and leaves no request half-stored; retries complete it exactly once", async () => {
     await using own = await TestEnv.start();
-    await using srv = await startHttpServer(cliContext(own), { port: 0, token: TOKEN, append: { allow: true, ackTimeoutMs: 1500, limits: { maxRequests: 48 } } });
+    await using srv = await serving(own, { port: 0, token: TOKEN, append: { allow: true, ackTimeoutMs: 1500, limits: { maxRequests: 48 } } });
     const requests = Array.from({ length: 40 }, (_, q) => Array.from({ length: 200 }, (_, k) => ({ type: "order.placed", id: `k${q}-${k}`, data: { q, k, pad: "p".repeat(200) } })));
     // Four posters send back to back; NATS is killed once five requests are stored, with the others in flight.
     let done = 0;
@@ -263,6 +270,8 @@ describe("POST /events on a 3-server cluster (stream with 3 replicas)", () => {
     await using c = await TestEnv.start({ cluster: 3 });
     const servers = await Promise.all(c.cluster.urls.map((url) => startHttpServer(new CliContext({ nats: url, dataDir: c.dataDir.root, stream: c.spec.stream, prefix: c.spec.prefix }), { port: 0, token: TOKEN, append: { allow: true } })));
     try {
+      // Each server opens the catalog first; until then it answers 503 (as it should), so wait for all three.
+      await waitFor(() => servers.every((s) => s.health().reachable), 30_000, "the three servers to reach NATS");
       const requests = Array.from({ length: 12 }, (_, q) => Array.from({ length: 20 }, (_, k) => ({ type: "order.placed", id: `z${q}-${k}`, data: { q, k } })));
       // Each request goes to one server, its retry to another, and every third overlaps the next one.
       await Promise.all(

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { resolve } from "node:path";
-import { TestEnv } from "./support/env.js";
+import { TestEnv, waitFor } from "./support/env.js";
 import { cliContext, kappa } from "./support/cli.js";
 import { writeProcessor } from "./support/processors.js";
 import { deployModule } from "../src/processors/index.js";
@@ -58,6 +58,7 @@ beforeAll(async () => {
   await env.waitForRecord("spend", (r) => r.live === 1);
   pool = new QueryPool(2);
   server = await startHttpServer(cliContext(env), { port: 0 });
+  await waitFor(() => server.health().reachable, 30_000, "the server to reach NATS");
 }, 60_000);
 
 afterAll(async () => {
@@ -113,7 +114,6 @@ describe("SQL across views", () => {
   });
 
   it("answers over HTTP (POST /query) and from the CLI (kappa query --views)", async () => {
-    await env.waitForRecord("spend", () => true);
     const res = await fetch(server.url + "/query", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ views: ["orders_by_user", "spend"], sql: JOIN, minSeq: events.length, limit: 100_000 }) });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { views: { seq: number }[]; rows: unknown[] };
