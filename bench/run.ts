@@ -2,7 +2,7 @@
  * `npm run bench`: measures Kappa's replay, append, latency, queries and memory against the limits of
  * the same machine in the same run, then writes bench/RESULTS.md and bench/results.json.
  * Options: --events N, --naive-events N, --memory-events N, --memory-base N, --latency-seconds S,
- * --query-events N, --skip a,b / --only a,b (stages: read apply naive replay profile append latency query memory).
+ * --query-events N, --skip a,b / --only a,b (stages: read apply naive replay profile append latency query memory filters).
  */
 import { parseArgs } from "node:util";
 import { mkdtempSync } from "node:fs";
@@ -17,9 +17,10 @@ import { measureReplay } from "./measure/replay.js";
 import { measureAppend } from "./measure/append.js";
 import { measureLatency } from "./measure/latency.js";
 import { measureQueries } from "./measure/query.js";
+import { measureFilters } from "./measure/filters.js";
 import { writeReport, ratiosOf, type Results } from "./report.js";
 
-const STAGES = ["read", "apply", "naive", "replay", "profile", "append", "latency", "query", "memory"] as const;
+const STAGES = ["read", "apply", "naive", "replay", "profile", "append", "latency", "query", "memory", "filters"] as const;
 type Stage = (typeof STAGES)[number];
 
 const { values: o } = parseArgs({
@@ -77,7 +78,7 @@ async function stage(name: Stage, fn: () => Promise<void>): Promise<void> {
 
 const f = results.figures;
 try {
-  const needCorpus = STAGES.some((s) => s !== "naive" && s !== "latency" && s !== "query" && s !== "memory" && enabled(s));
+  const needCorpus = STAGES.some((s) => s !== "naive" && s !== "latency" && s !== "query" && s !== "memory" && s !== "filters" && enabled(s));
   const corpus = needCorpus ? await corpusFile(events) : "";
   await stage("read", async () => void (f.read = await measureRead(corpus, events)));
   await stage("apply", async () => void (f.apply = await measureApply(corpus, events)));
@@ -90,9 +91,10 @@ try {
     const dir = mkdtempSync(join(scratch, "prof-"));
     const r = await measureReplay(corpus, events, { label: "replay --cpu-prof", profileDir: dir });
     f.replayProfile = { events, replay: r.replay, steady: r.steady, ...summarizeProfile(r.profile!, 20, 700) };
+    if (r.threadProfile) f.applyThreadProfile = summarizeProfile(r.threadProfile, 20, 700);
   });
   await stage("append", async () => void (f.append = await measureAppend(corpus, events)));
-  await stage("latency", async () => void (f.latency = await measureLatency(results.options.latencySeconds)));
+  await stage("latency", async () => void (f.latency = await measureLatency(results.options.latencySeconds, events)));
   await stage("query", async () => {
     const n = Math.min(events, results.options.queryEvents);
     f.query = await measureQueries(await corpusFile(n), n);
@@ -103,6 +105,10 @@ try {
     const small = f.replay && f.replay.events === base ? f.replay : await measureReplay(await corpusFile(base), base, { label: "memory base" });
     const large = await measureReplay(await corpusFile(big), big, { label: "memory large" });
     f.memory = { baseEvents: base, basePeakMb: small.peakRssMb, bigEvents: big, bigPeakMb: large.peakRssMb, bigReplay: large.replay, bigSteady: large.steady };
+  });
+  await stage("filters", async () => {
+    const n = Math.min(events, 1_000_000);
+    f.filters = await measureFilters(await corpusFile(n), n);
   });
 } finally {
   results.totalSeconds = Math.round(performance.now() - t0) / 1000;

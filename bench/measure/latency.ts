@@ -3,9 +3,13 @@
  *    stream); the bench publishes at a steady rate with Kappa's PipelinedPublisher while a thread polls the
  *    view's checkpoint every ~0.2 ms. Latency of an event = first time the checkpoint covered its sequence
  *    − the time its publish was issued. One warm-up second per rate is not counted.
+ *    Then the same at 5,000 events/s while a second version rebuilds from the start of a log of
+ *    `rebuildEvents` events (filled before the live version started): do rebuilds slow the live version?
  */
 import { Worker as Thread } from "node:worker_threads";
-import { deployModule } from "../../src/processors/index.js";
+import { deployModule, replayProcessor } from "../../src/processors/index.js";
+import { readCheckpoint } from "../../src/views/index.js";
+import { rawPublish } from "../lib/rawPublish.js";
 import { ensureStream, PipelinedPublisher, type OutgoingEvent } from "../../src/log/index.js";
 import { SPEC, startServer, connect, corpusFile, loadCorpus } from "../lib/env.js";
 import { withScope } from "../lib/scope.js";
@@ -16,9 +20,12 @@ export interface LatencyResult {
   seconds: number;
   /** ms, keyed by events/s */
   byRate: Record<string, Latency & { achievedRate: number }>;
+  /** At 5,000 events/s during the rebuild; `rebuildDone` says whether the rebuild finished before the measurement did. */
+  duringRebuild?: Latency & { achievedRate: number; rebuildEvents: number; rebuildDone: boolean };
 }
 
 const RATES = [1000, 5000];
+const REBUILD_RATE = 5000;
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 /** Publishes `events` at `perSec`; resolves with the send time of every stream sequence. */
@@ -42,13 +49,16 @@ async function paced(pub: PipelinedPublisher, events: OutgoingEvent[], perSec: n
   return { sentAt, achieved };
 }
 
-export async function measureLatency(seconds: number): Promise<LatencyResult> {
-  const need = RATES.reduce((s, r) => s + r * (seconds + 1), 0);
-  const all = loadCorpus(await corpusFile(need));
+export async function measureLatency(seconds: number, rebuildEvents = 0): Promise<LatencyResult> {
+  const need = RATES.reduce((s, r) => s + r * (seconds + 1), 0) + (rebuildEvents ? REBUILD_RATE * (seconds + 1) : 0);
+  const everything = loadCorpus(await corpusFile(need + rebuildEvents));
+  const history = everything.slice(0, rebuildEvents);
+  const all = everything.slice(rebuildEvents);
   return withScope(async (scope) => {
     const server = await startServer(scope);
     const nc = await connect(scope, server.url);
     await ensureStream(nc, SPEC);
+    if (history.length) await rawPublish(nc, SPEC.prefix, history);
     const { proc, dataDir } = await startWorker(scope, server.url);
     const dep = await deployModule(nc, SPEC, PROCESSOR, { from: "start" });
     await proc.waitForLine(/caught up/);
@@ -68,9 +78,8 @@ export async function measureLatency(seconds: number): Promise<LatencyResult> {
     scope.defer("publisher", () => pub.close());
     const byRate: LatencyResult["byRate"] = {};
     let offset = 0;
-    for (const perSec of RATES) {
+    const measure = async (perSec: number): Promise<Latency & { achievedRate: number }> => {
       const n = perSec * (seconds + 1);
-      process.stderr.write(`  ${perSec} events/s for ${seconds + 1} s (1 s warm-up)…\n`);
       const { sentAt, achieved } = await paced(pub, all.slice(offset, offset + n), perSec);
       offset += n;
       const lastSeq = Math.max(...sentAt.keys());
@@ -84,13 +93,25 @@ export async function measureLatency(seconds: number): Promise<LatencyResult> {
         if (j === seen.length) throw new Error(`event ${seq} never became visible (checkpoint ${seen.at(-1)?.[0]})`);
         lat.push(seen[j]![1] - sentAt.get(seq)!);
       }
-      byRate[String(perSec)] = { ...latency(lat), achievedRate: achieved };
       if (process.env.BENCH_DEBUG) {
         const t0 = sentAt.get(seqs[0]!)!;
         const slow = lat.map((l, k) => [l, sentAt.get(seqs[k]!)! - t0] as const).filter(([l]) => l > 2.5);
         process.stderr.write(`    ${slow.length} events over 2.5 ms, at (ms since start: latency) ${slow.map(([l, t]) => `${t.toFixed(0)}:${l.toFixed(1)}`).join(" ")}\n`);
       }
+      return { ...latency(lat), achievedRate: achieved };
+    };
+    for (const perSec of RATES) {
+      process.stderr.write(`  ${perSec} events/s for ${seconds + 1} s (1 s warm-up)…\n`);
+      byRate[String(perSec)] = await measure(perSec);
     }
-    return { seconds, byRate };
+    let duringRebuild: LatencyResult["duringRebuild"];
+    if (history.length) {
+      const r = await replayProcessor(nc, SPEC, dep.processor, { from: "start" });
+      const rebuilt = dataDir.viewFile(r.processor, r.version.version);
+      process.stderr.write(`  ${REBUILD_RATE} events/s for ${seconds + 1} s while v${r.version.version} rebuilds ${history.length} events…\n`);
+      const m = await measure(REBUILD_RATE);
+      duringRebuild = { ...m, rebuildEvents: history.length, rebuildDone: (readCheckpoint(rebuilt) ?? 0) >= history.length };
+    }
+    return { seconds, byRate, ...(duringRebuild ? { duringRebuild } : {}) };
   });
 }

@@ -4,7 +4,7 @@
  * 8. The same run gives the worker's peak RSS (VmHWM); run it at 1M and 5M events for the memory figure.
  * With a profile directory the worker runs under `node --cpu-prof`.
  */
-import { mkdtempSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deployModule, replayProcessor } from "../../src/processors/index.js";
@@ -36,6 +36,8 @@ export interface ReplayResult {
   /** Baseline RSS of the idle worker before the deploy (MB). */
   idleRssMb: number;
   profile?: string;
+  /** The version's apply thread's profile (node writes one per thread). */
+  threadProfile?: string;
 }
 
 /** A worker subprocess on a data dir of its own; resolves once it runs. */
@@ -114,9 +116,14 @@ export async function measureReplay(corpus: string, events: number, opts: { labe
     }
     await proc.stop();
     let profile: string | undefined;
+    let threadProfile: string | undefined;
     if (opts.profileDir) {
-      // tsx's loader thread writes a profile of its own: the main thread's is the largest
-      profile = readdirSync(opts.profileDir).filter((f) => f.endsWith(".cpuprofile")).map((f) => join(opts.profileDir!, f)).sort((a, b) => statSync(b).size - statSync(a).size)[0];
+      // One profile per thread: tsx's loader thread, the NATS thread, each version's apply thread (its code
+      // is the bundled apply-thread-*.mjs). The largest of each kind is the one that replayed.
+      const files = readdirSync(opts.profileDir).filter((f) => f.endsWith(".cpuprofile")).map((f) => join(opts.profileDir!, f)).sort((a, b) => statSync(b).size - statSync(a).size);
+      const isApply = (f: string) => readFileSync(f, "utf8").includes("apply-thread-");
+      threadProfile = files.find(isApply);
+      profile = files.find((f) => !isApply(f));
     }
     const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
     return {
@@ -131,6 +138,7 @@ export async function measureReplay(corpus: string, events: number, opts: { labe
       rssAtEndMb: Math.round(rssAtEnd / 1024),
       idleRssMb,
       ...(profile ? { profile } : {}),
+      ...(threadProfile ? { threadProfile } : {}),
     };
   });
 }

@@ -15,3 +15,4 @@ export * from "./serverVersion.js";
 export * from "./cluster.js";
 export * from "./batches.js";
 export * from "./schemas.js";
+export * from "./packed.js";

@@ -63,21 +63,7 @@ async function searchByTime(jsm: JetStreamManager, stream: string, ms: number, l
   return answer;
 }
 
-/**
- * The first sequence at or after `expected` that a run of events skips (a truncated log), or null when none is missing.
- * `skipped` (ascending) are sequences the reader consumed without handing them over (writer fences): no gap.
- */
-export function firstGap(events: readonly { seq: number }[], expected: number, skipped: readonly number[] = []): number | null {
-  let next = expected;
-  let k = 0;
-  for (const e of events) {
-    for (; k < skipped.length && skipped[k]! < e.seq; k++) if (skipped[k] === next) next++;
-    if (e.seq < next) continue; // redelivered: at or below what was applied
-    if (e.seq > next) return next;
-    next++;
-  }
-  return null;
-}
+export { firstGap } from "./gaps.js";
 
 /**
  * The first sequence in (after, upTo] that the stream no longer holds (purged, deleted or expired), or null.

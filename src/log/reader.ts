@@ -2,6 +2,7 @@ import { DeliverPolicy, type JetStreamClient, type JsMsg, type ConsumerMessages 
 import { KappaError, messageOf } from "../errors.js";
 import { wrapJsError } from "./stream.js";
 import { RawEventDecoder, type RawEvent } from "./rawEvent.js";
+import { BatchPacker, type PackedBatch } from "./packed.js";
 import { watchForStall } from "./stall.js";
 
 export type { RawEvent } from "./rawEvent.js";
@@ -42,49 +43,144 @@ export interface ReadSpec {
   timeHeader?: boolean;
 }
 
+/** Gathers messages into one kind of batch (decoded events, or raw bytes for another thread). */
+interface Collector<B> {
+  readonly count: number;
+  readonly bytes: number;
+  add(m: JsMsg, seq: number, timestampNanos: number): void;
+  /** A sequence consumed without an event (a writer fence). */
+  skip(seq: number): void;
+  take(pending: number): B;
+}
+
+/** The skipped sequences a batch ending at `lastSeq` carries; later ones stay for the next batch (they lie beyond its checkpoint). */
+function splitSkipped(skipped: number[], lastSeq: number): { mine: number[] | undefined; rest: number[] } {
+  if (skipped.length === 0) return { mine: undefined, rest: skipped };
+  return { mine: skipped.filter((q) => q < lastSeq), rest: skipped.filter((q) => q > lastSeq) };
+}
+
+/** Collects RawEvents (the reader's classic batch). */
+class EventCollector implements Collector<LogBatch> {
+  readonly #decoder: RawEventDecoder;
+  #events: RawEvent[] = [];
+  #skipped: number[] = [];
+  bytes = 0;
+  constructor(prefix: string, timeHeader: boolean) {
+    this.#decoder = new RawEventDecoder(prefix.length + 1, timeHeader);
+  }
+  get count(): number {
+    return this.#events.length;
+  }
+  add(m: JsMsg, _seq: number, timestampNanos: number): void {
+    const ev = this.#decoder.decode(m, timestampNanos);
+    this.#events.push(ev);
+    this.bytes += ev.data.length;
+  }
+  skip(seq: number): void {
+    this.#skipped.push(seq);
+  }
+  take(pending: number): LogBatch {
+    const events = this.#events;
+    const lastSeq = events[events.length - 1]!.seq;
+    const batch: LogBatch = { events, bytes: this.bytes, lastSeq, pending };
+    const { mine, rest } = splitSkipped(this.#skipped, lastSeq);
+    if (mine) batch.skipped = mine;
+    this.#skipped = rest;
+    this.#events = [];
+    this.bytes = 0;
+    return batch;
+  }
+}
+
+/** Collects raw bytes into one transferable buffer per batch. */
+class PackedCollector implements Collector<PackedBatch> {
+  #skipped: number[] = [];
+  constructor(readonly packer: BatchPacker) {
+    packer.reset();
+  }
+  skip(seq: number): void {
+    this.#skipped.push(seq);
+  }
+  get count(): number {
+    return this.packer.count;
+  }
+  get bytes(): number {
+    return this.packer.bytes;
+  }
+  add(m: JsMsg, seq: number, timestampNanos: number): void {
+    this.packer.add(m, seq, timestampNanos);
+  }
+  take(pending: number): PackedBatch {
+    const batch = this.packer.take(pending);
+    const { mine, rest } = splitSkipped(this.#skipped, batch.lastSeq);
+    if (mine) batch.skipped = mine;
+    this.#skipped = rest;
+    return batch;
+  }
+}
+
+/** What the client does to ask the server for more messages (patched to pause a subscription). */
+interface Pullable {
+  pull?: (opts: unknown) => void;
+  pullOptions?: () => unknown;
+}
+
 /**
  * Follows the log with an ordered consumer and hands over batches synchronously.
- * The handler runs inside the client's callback, so while it works no more messages
- * are pulled: memory is bounded by the pull window plus one batch.
+ * With decoded batches the handler runs inside the client's callback, so while it works no more messages
+ * are pulled. With packed batches the handler only passes the bytes on; the caller bounds memory with
+ * pause(): no new pull requests go out, so at most one pull window more arrives.
  */
-export class LogSubscription {
+export class LogSubscription<B = LogBatch> {
   readonly #msgs: ConsumerMessages;
   readonly #limits: BatchLimits;
-  readonly #decoder: RawEventDecoder;
-  readonly #prefixDot: string;
-  #skipped: number[] = [];
-  #events: RawEvent[] = [];
-  #bytes = 0;
+  readonly #collector: Collector<B>;
   #pending = 0;
   #timer: NodeJS.Timeout | undefined;
   #failure: Error | undefined;
   readonly #done: Promise<Error | undefined>;
   #stopped = false;
+  #paused = false;
+  #resumedAt = 0;
+  #deferredPull = false;
 
-  private constructor(msgs: ConsumerMessages, limits: BatchLimits, prefix: string, timeHeader: boolean, private readonly handler: (b: LogBatch) => void) {
+  readonly #prefixDot: string;
+
+  private constructor(msgs: ConsumerMessages, limits: BatchLimits, prefix: string, collector: Collector<B>, private readonly handler: (b: B) => void) {
     this.#msgs = msgs;
-    this.#limits = limits;
-    this.#decoder = new RawEventDecoder(prefix.length + 1, timeHeader);
     this.#prefixDot = prefix + ".";
+    this.#limits = limits;
+    this.#collector = collector;
     this.#done = msgs.closed().then(
       (e) => this.#failure ?? (e instanceof Error ? e : undefined),
       (e: unknown) => this.#failure ?? (e instanceof Error ? e : new Error(String(e))),
     );
+    this.#gatePulls();
   }
 
-  /** Opens an ordered consumer at the spec's start and calls `handler` for each batch. */
-  static async open(js: JetStreamClient, spec: ReadSpec, handler: (b: LogBatch) => void): Promise<LogSubscription> {
+  /** Opens an ordered consumer at the spec's start and calls `handler` for each batch of decoded events. */
+  static open(js: JetStreamClient, spec: ReadSpec, handler: (b: LogBatch) => void): Promise<LogSubscription<LogBatch>> {
+    return LogSubscription.#open(js, spec, new EventCollector(spec.prefix, spec.timeHeader === true), handler);
+  }
+
+  /**
+   * The same, with each batch as raw bytes in one transferable buffer (for an apply thread: see packed.ts).
+   * The packer outlives subscriptions, so its type table stays the one the apply thread holds.
+   */
+  static openPacked(js: JetStreamClient, spec: ReadSpec, packer: BatchPacker, handler: (b: PackedBatch) => void): Promise<LogSubscription<PackedBatch>> {
+    return LogSubscription.#open(js, spec, new PackedCollector(packer), handler);
+  }
+
+  static async #open<T>(js: JetStreamClient, spec: ReadSpec, collector: Collector<T>, handler: (b: T) => void): Promise<LogSubscription<T>> {
     const limits = { ...DEFAULT_LIMITS, ...spec.limits };
     let consumer;
     try {
-      // No server-side filter: nats-server 2.9 delivers a filtered consumer that starts at a sequence
-      // (as every ordered consumer does after a reset) at a few hundred events per second. Readers filter
-      // event types themselves; the stream holds only this prefix's subjects.
+      // No server-side filter: readers filter event types themselves; the stream holds only this prefix's subjects.
       consumer = await js.consumers.get(spec.stream, startOptions(spec));
     } catch (err) {
       throw wrapJsError(err, spec.stream);
     }
-    let sub: LogSubscription | undefined;
+    let sub: LogSubscription<T> | undefined;
     const pendingMsgs: JsMsg[] = [];
     const msgs = await consumer.consume({
       max_messages: spec.prefetch ?? Math.max(1000, Math.min(10_000, limits.maxEvents * 2)),
@@ -94,9 +190,12 @@ export class LogSubscription {
         else pendingMsgs.push(m);
       },
     });
-    sub = new LogSubscription(msgs, limits, spec.prefix, spec.timeHeader === true, handler);
+    sub = new LogSubscription<T>(msgs, limits, spec.prefix, collector, handler);
     const self = sub;
-    watchForStall(msgs, (err) => self.#fail(err));
+    // While paused the server sends nothing, heartbeats included: those misses are ours, not a dead server.
+    watchForStall(msgs, (err) => {
+      if (!self.#paused && performance.now() - self.#resumedAt > 1000) self.#fail(err);
+    });
     for (const m of pendingMsgs) sub.#onMessage(m);
     return sub;
   }
@@ -116,6 +215,37 @@ export class LogSubscription {
     return this.#limits.maxEvents;
   }
 
+  /** Sends no more pull requests until resume(): what was already asked for still arrives. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Lets pull requests go out again, sending the one held back. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#resumedAt = performance.now();
+    if (this.#deferredPull && !this.#stopped) {
+      this.#deferredPull = false;
+      const p = this.#msgs as unknown as Pullable;
+      p.pull?.(p.pullOptions?.());
+    }
+  }
+
+  /**
+   * The client asks for more whenever its window runs low (and after resets or missed heartbeats), all
+   * through one method; holding that call back while paused is the only flow control consume() allows.
+   */
+  #gatePulls(): void {
+    const p = this.#msgs as unknown as Pullable;
+    const pull = p.pull;
+    if (typeof pull !== "function" || typeof p.pullOptions !== "function") return;
+    p.pull = (opts: unknown) => {
+      if (this.#paused) this.#deferredPull = true;
+      else pull.call(p, opts);
+    };
+  }
+
   /** Stops reading; a batch being collected is handed over first. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
@@ -130,20 +260,19 @@ export class LogSubscription {
     if (this.#stopped) return;
     try {
       const info = m.info;
+      const c = this.#collector;
       // Writer fences share a derived stream with its events but are no events.
       if (!m.subject.startsWith(this.#prefixDot)) {
-        this.#skipped.push(m.seq);
+        c.skip(info.streamSequence);
         this.#pending = info.pending;
         if (info.pending === 0) this.#flush();
         return;
       }
-      const ev = this.#decoder.decode(m, info.timestampNanos);
-      this.#events.push(ev);
-      this.#bytes += ev.data.length;
+      c.add(m, info.streamSequence, info.timestampNanos);
       this.#pending = info.pending;
       const l = this.#limits;
       // The time cap is the timer's job: no clock read per message.
-      if (info.pending === 0 || this.#events.length >= l.maxEvents || this.#bytes >= l.maxBytes) {
+      if (info.pending === 0 || c.count >= l.maxEvents || c.bytes >= l.maxBytes) {
         this.#flush();
       } else if (!this.#timer) {
         this.#timer = setTimeout(() => this.#flush(), l.maxMs);
@@ -156,17 +285,8 @@ export class LogSubscription {
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#events.length === 0 || this.#stopped) return;
-    const events = this.#events;
-    const lastSeq = events[events.length - 1]!.seq;
-    const batch: LogBatch = { events, bytes: this.#bytes, lastSeq, pending: this.#pending };
-    if (this.#skipped.length > 0) {
-      // Skipped sequences after the last event belong to the next batch: they lie beyond this checkpoint.
-      batch.skipped = this.#skipped.filter((q) => q < lastSeq);
-      this.#skipped = this.#skipped.filter((q) => q > lastSeq);
-    }
-    this.#events = [];
-    this.#bytes = 0;
+    if (this.#collector.count === 0 || this.#stopped) return;
+    const batch = this.#collector.take(this.#pending);
     try {
       this.handler(batch);
     } catch (err) {

@@ -1,7 +1,8 @@
 import type { Statement } from "better-sqlite3";
 import { messageOf } from "../errors.js";
-import { typeMatcher, typeMatches, validateEventType, type RawEvent } from "../log/index.js";
-import type { ViewWriter } from "../views/index.js";
+import { typeMatcher, typeMatches, validateEventType } from "../log/subjects.js";
+import type { RawEvent } from "../log/rawEvent.js";
+import type { ViewWriter } from "../views/viewFile.js";
 import type { Handler, KappaEvent, ProcessorContext, ProcessorDefinition } from "./define.js";
 import { seededRandom, type Random } from "./random.js";
 import { compileUpcasters, type Upcast } from "./upcast.js";
@@ -69,9 +70,15 @@ export class BatchApplier {
   applied = 0;
   /** Poison events recorded under onError: "skip". */
   skipped = 0;
+  /** ctx.emit calls so far (counting attempts rolled back with a poison batch: a hint that the outbox has work). */
+  emits = 0;
 
-  constructor(writer: ViewWriter, def: ProcessorDefinition, version: number) {
+  readonly #beforeEvent: ((raw: RawEvent) => void) | undefined;
+
+  /** `beforeEvent` runs before each handler call (an apply thread marks which event it is on, for its watchdog). */
+  constructor(writer: ViewWriter, def: ProcessorDefinition, version: number, opts: { beforeEvent?: (raw: RawEvent) => void } = {}) {
     this.#writer = writer;
+    this.#beforeEvent = opts.beforeEvent;
     this.#def = def;
     this.#matches = typeMatcher(def.subjects);
     this.#upcast = compileUpcasters(def);
@@ -135,6 +142,7 @@ export class BatchApplier {
         this.#current = ev;
         this.#emitted = 0;
         this.#rng = undefined; // an event applied again after a rollback draws the same numbers
+        this.#beforeEvent?.(raw);
         try {
           if (this.#upcast) ev.data = this.#upcast(raw, data, ev);
           handler(ev, this.#ctx);
@@ -190,5 +198,6 @@ export class BatchApplier {
     const json = JSON.stringify(data ?? null);
     if (json.length > MAX_EMIT_BYTES) throw new Error(`ctx.emit("${type}") of ${json.length} bytes is above the ${MAX_EMIT_BYTES}-byte limit of an event`);
     this.#outbox.run(ev.seq, this.#emitted++, type, ev.time, json);
+    this.emits++;
   }
 }

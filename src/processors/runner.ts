@@ -1,90 +1,78 @@
-import { existsSync } from "node:fs";
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import Database, { type Database as Db } from "better-sqlite3";
+import { existsSync, statSync } from "node:fs";
 import { messageOf } from "../errors.js";
-import { LogSubscription, nextMatchingSeq, logIdentity, firstGap, firstMissingSeq, DEFAULT_LIMITS, type BatchLimits, type LogBatch } from "../log/index.js";
+import { BatchPacker, LogSubscription, logIdentity, firstMissingSeq, DEFAULT_LIMITS, type PackedBatch } from "../log/index.js";
+import type { VersionRecord, VersionFailure } from "../views/index.js";
+import type { ProcessorDefinition } from "./define.js";
+import { DEFAULT_HANDLER_TIMEOUT_MS, type RunnerDeps } from "./runnerDeps.js";
+import type { AppliedReport } from "./applyProtocol.js";
+import { ApplyThread, ThreadStartError, type ThreadPosition } from "./applyHost.js";
+import { OutboxPublisher } from "./outbox.js";
+import { crashFailure, crashRestartLine, stuckFailure } from "./threadFailures.js";
+import { DurationHistogram } from "./histogram.js";
+import { nothingMatchingAfter } from "./idle.js";
 
 /** Aim for batches that apply in about this long. */
 const BATCH_TARGET_MS = 100;
 const MIN_BATCH = 20;
-/** A version starts with batches this small and doubles them while they stay fast: a slow processor's first batch must not hold the thread for seconds either. */
+/** A version starts with batches this small and doubles them while they stay fast: a slow processor's first batch must not take seconds either. */
 const FIRST_BATCH = 100;
-const FIRST_PREFETCH = 1000;
-const MIN_PREFETCH = 100;
-const MAX_PREFETCH = 10_000;
-import { ViewWriter, type VersionRecord, type VersionFailure, type DataDir } from "../views/index.js";
-import type { ProcessorDefinition } from "./define.js";
-import { BatchApplier, isTransientSqliteError } from "./apply.js";
-import { OutboxPublisher, type OutboxGate } from "./outbox.js";
-import { DurationHistogram } from "./histogram.js";
-import { clipToUntil } from "./frozen.js";
+/** Pull windows: a version catching up reads in large pulls on its own connection; a caught-up one needs little. */
+const BULK_PREFETCH = 10_000;
+const LIVE_PREFETCH = 1000;
+/** Batches handed to the thread and not yet applied: beyond this the subscription pauses (bounded memory). */
+const MAX_QUEUED = 3;
+/** A thread that dies this often without moving the checkpoint fails its version. */
+const MAX_CRASHES = 3;
+export { DEFAULT_HANDLER_TIMEOUT_MS, type InputSpec, type RunnerDeps } from "./runnerDeps.js";
 
-/** Where a version reads from: the main log, or an upstream version's output (pipelines). */
-export interface InputSpec {
-  stream: string;
-  prefix: string;
-}
-
-/** What a runner needs from its surroundings. */
-export interface RunnerDeps {
-  nc: NatsConnection;
-  js: JetStreamClient;
-  jsm: JetStreamManager;
-  dataDir: DataDir;
-  input: InputSpec;
-  /** Where ctx.emit output goes (stream and subject prefix); emits stay in the outbox when absent. */
-  output?: InputSpec;
-  /** Publishes the outbox only while this worker is the version's fenced writer; absent: always. */
-  gate?: OutboxGate;
-  /** Seeds a missing view file from a snapshot; resolves to the snapshot's checkpoint, or null when there is none. */
-  restore?: (viewFile: string) => Promise<number | null>;
-  limits?: Partial<BatchLimits>;
-  /** How long a write waits for a SQLite lock before it counts as a transient failure (default 5000 ms). */
-  busyTimeoutMs?: number;
-  /** For a pipeline stage: whether the upstream version has caught up and published every emit; the stage is caught up only then. */
-  upstreamSettled?: () => boolean | Promise<boolean>;
-  /** Called once, the first time the version has applied everything in the log. */
-  onCaughtUp: () => void;
-  /** Called when the version cannot go on (a poison event under "halt", a failed migration). */
-  onFailed: (f: VersionFailure) => void;
-  /** Transient trouble (NATS, SQLite busy): reported, then retried. */
-  onTrouble: (message: string) => void;
-}
-
-/** Keeps one view version current: resumes from its checkpoint, applies batches, detects catch-up, restarts after transient failures. */
+/**
+ * Keeps one view version current: resumes from its checkpoint, reads the log on the NATS thread and hands
+ * each batch as raw bytes to the version's own apply thread (parsing, handlers and SQLite run there),
+ * detects catch-up, and restarts after transient failures.
+ */
 export class VersionRunner {
   readonly name: string;
   readonly version: number;
-  #writer: ViewWriter | undefined;
-  #applier: BatchApplier | undefined;
-  #sub: LogSubscription | undefined;
+  #thread: ApplyThread | undefined;
+  #sub: LogSubscription<PackedBatch> | undefined;
   #outbox: OutboxPublisher | undefined;
+  #outboxDb: Db | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   #failed = false;
   #lastBatchAt = 0;
   #idleCheckRunning = false;
   #restarts = 0;
+  #crashes = 0;
+  #crashCheckpoint = -1;
+  /** After a crash, events are applied one per transaction up to where it died, so all before it commits. */
+  #carefulUntil = 0;
+  /** Whether the advance on its way to the thread completes a catch-up (a pipeline stage's upstream has settled). */
+  #advanceCaughtUp = false;
+  #checkpoint = 0;
+  #appliedBase = 0;
+  #applied = 0;
+  #skipped = 0;
+  #generation = 0;
+  /** The current subscription reads on the bulk connection (moved to the main one at catch-up). */
+  #onBulk = false;
+  /** The batch size learned so far (kept across re-subscribes). */
+  #batchEvents = FIRST_BATCH;
+  #packer: BatchPacker;
   /** Matching events known to be still unread (0 once caught up). */
   pending = 0;
   caughtUp = false;
   /** The checkpoint of the snapshot this replica started from, when it joined from one. */
   restoredFrom: number | undefined;
   lastTrouble: string | undefined;
-  // Starts small like the batches: everything pulled sits ahead of the worker's other NATS replies on
-  // the one connection, so 10,000 events of a slow processor would hold up its stats for seconds.
-  // The first batch's timing raises it at once for a fast processor.
-  #prefetch = FIRST_PREFETCH;
-  /** The batch size learned so far (kept across re-subscribes). */
-  #batchEvents = FIRST_BATCH;
-  #generation = 0;
-  #prefetchChangedAt = 0;
-  /** How long applying each batch took. */
+  /** How long applying each batch took (on the apply thread). */
   readonly batchTimes = new DurationHistogram();
 
   constructor(readonly record: VersionRecord, readonly def: ProcessorDefinition, private readonly deps: RunnerDeps) {
     this.name = def.name;
     this.version = record.version;
+    this.#packer = new BatchPacker(deps.input.prefix.length + 1);
   }
 
   /** The stream this version reads (the main log, or an upstream version's output). */
@@ -94,16 +82,16 @@ export class VersionRunner {
 
   /** Last applied sequence. */
   get checkpoint(): number {
-    return this.#writer?.checkpoint ?? 0;
+    return this.#checkpoint;
   }
 
   /** Events applied since this runner started. */
   get applied(): number {
-    return this.#applier?.applied ?? 0;
+    return this.#appliedBase + this.#applied;
   }
 
   get skipped(): number {
-    return this.#applier?.skipped ?? 0;
+    return this.#skipped;
   }
 
   get outboxPending(): number {
@@ -121,49 +109,99 @@ export class VersionRunner {
   }
 
   get walBytes(): number {
-    return this.#writer?.walBytes() ?? 0;
+    try {
+      return statSync(this.#path + "-wal").size;
+    } catch {
+      return 0;
+    }
   }
 
   get failed(): boolean {
     return this.#failed;
   }
 
-  /** Opens the view file (running migrations) and starts following the log. */
+  get #path(): string {
+    return this.deps.dataDir.viewFile(this.name, this.version);
+  }
+
+  get #timeoutMs(): number {
+    return this.deps.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
+  }
+
+  /** Starts the apply thread (it opens the view file, running migrations) and follows the log. */
   async start(): Promise<void> {
+    if (!(await this.#startThread())) return;
+    if (this.deps.output && !this.#outbox) {
+      // The outbox is published from here (NATS); a second connection to the file reads and clears it.
+      this.#outboxDb = new Database(this.#path);
+      this.#outboxDb.pragma(`busy_timeout = ${this.deps.busyTimeoutMs ?? 5000}`);
+      this.#outbox = new OutboxPublisher(this.#outboxDb, this.deps.nc, this.deps.output, `${this.name}:${this.version}`, this.deps.onTrouble, this.deps.gate);
+      this.#outbox.kick();
+    }
+    await this.#subscribe();
+    if (this.#stopped || this.#failed || this.#idleTimer) return;
+    this.#idleTimer = setInterval(() => void this.#idleCheck(), 250);
+    this.#idleTimer.unref();
+  }
+
+  async #startThread(): Promise<boolean> {
     let log: string;
     try {
       log = await logIdentity(this.deps.jsm, this.deps.input.stream);
     } catch (err) {
-      return this.#retryLater(err);
+      void this.#retryLater(err);
+      return false;
     }
-    if (this.#stopped) return;
-    const file = this.deps.dataDir.viewFile(this.name, this.version);
-    if (this.deps.restore && !existsSync(file)) {
+    if (this.#stopped) return false;
+    if (this.deps.restore && !existsSync(this.#path)) {
       try {
-        this.restoredFrom = (await this.deps.restore(file)) ?? undefined;
+        this.restoredFrom = (await this.deps.restore(this.#path)) ?? undefined;
       } catch (err) {
         this.deps.onTrouble(`${this.name} v${this.version}: no snapshot restored (${messageOf(err)}) — replaying the whole log`);
       }
-      if (this.#stopped) return;
+      if (this.#stopped) return false;
     }
     try {
-      // A file belongs to one log and one catalog entry: one left by another stream or a wiped store is rebuilt.
-      const id = { processor: this.name, version: this.version, codeHash: this.record.codeHash, log, entry: this.record.createdAt };
-      this.#writer = ViewWriter.open(this.deps.dataDir.viewFile(this.name, this.version), id, this.def.schema, { busyTimeoutMs: this.deps.busyTimeoutMs });
-      if (this.#writer.replaced) this.deps.onTrouble(`${this.name} v${this.version}: ${this.#writer.replaced}`);
+      const { thread, checkpoint, replaced } = await ApplyThread.start({
+        path: this.#path,
+        processor: this.name,
+        version: this.version,
+        codeHash: this.record.codeHash,
+        // A file belongs to one log and one catalog entry: one left by another stream or a wiped store is rebuilt.
+        log,
+        entry: this.record.createdAt,
+        ...(this.record.untilSeq !== undefined ? { untilSeq: this.record.untilSeq } : {}),
+        ...(this.record.startSeq !== undefined ? { startSeq: this.record.startSeq } : {}),
+        code: this.deps.code,
+        codeDir: this.deps.dataDir.root + "/code",
+        origin: this.record.origin,
+        busyTimeoutMs: this.deps.busyTimeoutMs,
+        timeHeader: this.record.source !== undefined,
+      }, this.#timeoutMs, {
+        onApplied: (r) => this.#onApplied(r),
+        onBatchError: (message, checkpoint) => {
+          if (checkpoint !== undefined) this.#checkpoint = checkpoint;
+          void this.#retryLater(new Error(message));
+        },
+        onStuck: (at, ms) => this.#onStuck(at, ms),
+        onCrash: (reason, at) => void this.#onCrash(reason, at),
+        typeAt: (i) => this.#packer.typeAt(i),
+      });
+      if (this.#stopped || this.#failed) {
+        await thread.terminate();
+        return false;
+      }
+      this.#thread = thread;
+      this.#checkpoint = checkpoint;
+      this.#packer.reset(true);
+      if (replaced) this.deps.onTrouble(`${this.name} v${this.version}: ${replaced}`);
+      return true;
     } catch (err) {
-      if (isTransientSqliteError(err) || (err as { code?: string }).code === "VIEW_OPEN_FAILED") return this.#retryLater(err);
-      return this.#fail({ message: messageOf(err), at: new Date().toISOString() });
+      if (err instanceof ThreadStartError && !err.transient) {
+        this.#fail({ message: err.message, at: new Date().toISOString() });
+      } else void this.#retryLater(err);
+      return false;
     }
-    this.#applier = new BatchApplier(this.#writer, this.def, this.version);
-    if (this.deps.output) {
-      this.#outbox = new OutboxPublisher(this.#writer.db, this.deps.nc, this.deps.output, `${this.name}:${this.version}`, this.deps.onTrouble, this.deps.gate);
-      this.#outbox.kick();
-    }
-    await this.#subscribe();
-    if (this.#stopped || this.#failed) return;
-    this.#idleTimer = setInterval(() => void this.#idleCheck(), 250);
-    this.#idleTimer.unref();
   }
 
   /**
@@ -171,24 +209,25 @@ export class VersionRunner {
    * opening after a newer call, or after stop(), is closed at once, so two consumers never feed one view.
    */
   async #subscribe(): Promise<void> {
-    if (this.#stopped || this.#failed) return;
+    if (this.#stopped || this.#failed || !this.#thread) return;
     const gen = ++this.#generation;
     const old = this.#sub;
     this.#sub = undefined;
     await old?.stop().catch(() => {});
     if (this.#frozenDone()) return;
-    const cp = this.#writer!.checkpoint;
-    const startSeq = Math.max(cp + 1, this.record.startSeq ?? 1);
-    let sub: LogSubscription;
+    const startSeq = Math.max(this.#checkpoint + 1, this.record.startSeq ?? 1);
+    let sub: LogSubscription<PackedBatch>;
     try {
-      sub = await LogSubscription.open(this.deps.js, {
+      const bulk = !this.caughtUp && this.deps.bulkJs !== undefined;
+      this.#onBulk = bulk;
+      sub = await LogSubscription.openPacked(bulk ? this.deps.bulkJs! : this.deps.js, {
         stream: this.deps.input.stream,
         prefix: this.deps.input.prefix,
         startSeq,
-        timeHeader: this.record.source !== undefined,
+        // A catching-up version holds at most this much in the client ahead of the others' events.
+        prefetch: this.caughtUp ? LIVE_PREFETCH : BULK_PREFETCH,
         limits: { ...DEFAULT_LIMITS, ...this.deps.limits, maxEvents: Math.min(this.#batchEvents, this.deps.limits?.maxEvents ?? DEFAULT_LIMITS.maxEvents) },
-        prefetch: this.#prefetch,
-      }, (b) => this.#onBatch(b));
+      }, this.#packer, (b) => this.#onBatch(b, gen));
     } catch (err) {
       if (gen === this.#generation) void this.#retryLater(err);
       return;
@@ -198,6 +237,8 @@ export class VersionRunner {
       return;
     }
     this.#sub = sub;
+    if (this.#checkpoint < this.#carefulUntil) sub.setMaxEvents(1);
+    if ((this.#thread?.outstanding ?? 0) >= MAX_QUEUED) sub.pause();
     void sub.closed.then((err) => {
       if (err && gen === this.#generation && !this.#stopped && !this.#failed) void this.#retryLater(err);
     });
@@ -205,42 +246,54 @@ export class VersionRunner {
 
   /** Drops the current consumer and reads again from the checkpoint (after a reconnect, say), instead of waiting for missed heartbeats. */
   async restartReading(): Promise<void> {
-    if (this.#stopped || this.#failed || !this.#writer) return;
+    if (this.#stopped || this.#failed || !this.#thread) return;
     await this.#subscribe();
   }
 
-  #onBatch(batch: LogBatch): void {
+  #onBatch(batch: PackedBatch, gen: number): void {
+    const thread = this.#thread;
+    if (!thread || gen !== this.#generation) return;
     this.#lastBatchAt = Date.now();
-    const until = this.record.untilSeq;
-    if (until !== undefined && this.#writer!.checkpoint >= until) return; // frozen: a batch still in flight after the stop
-    const missing = firstGap(batch.events, Math.max(this.#writer!.checkpoint + 1, this.record.startSeq ?? 1), batch.skipped);
-    if (missing !== null) {
-      this.#truncated(missing);
-      throw new Error("halted");
+    thread.post(batch, gen);
+    if (thread.outstanding >= MAX_QUEUED) this.#sub?.pause();
+  }
+
+  #onApplied(r: AppliedReport): void {
+    this.#checkpoint = r.checkpoint;
+    this.#applied = r.applied;
+    this.#skipped = r.skipped;
+    // Whatever generation the report is of: a new subscription may have paused behind batches of the old one.
+    if ((this.#thread?.outstanding ?? 0) < MAX_QUEUED) this.#sub?.resume();
+    if (r.pending < 0) {
+      // An advance: nothing matching lay between the old checkpoint and the new one.
+      if (!this.#frozenDone() && this.#advanceCaughtUp) this.#markCaughtUp();
+      return;
     }
-    const clipped = clipToUntil(batch, until);
-    const t0 = performance.now();
-    const poison = this.#applier!.apply(clipped.events);
-    const took = performance.now() - t0;
-    this.batchTimes.observe(took);
-    this.#adaptBatchSize(clipped.events.length, took);
-    if (poison) {
-      this.#fail({ message: poison.message, seq: poison.event.seq, type: poison.event.type, at: new Date().toISOString() });
-      throw new Error("halted");
+    this.#lastBatchAt = Date.now();
+    this.batchTimes.observe(r.ms);
+    if (r.poison) {
+      this.#fail({ message: r.poison.message, seq: r.poison.seq, type: r.poison.type, at: new Date().toISOString() });
+      return;
     }
+    if (r.gap !== undefined) return this.#truncated(r.gap);
     this.#restarts = 0;
-    this.pending = clipped.pending;
-    if (clipped.reached) {
-      if (this.#writer!.checkpoint < until!) this.#writer!.commit(until!, () => {});
+    // Only when there is something to publish: a round reads (and clears) the outbox over a second
+    // connection to the file, which waits for the apply thread's write lock.
+    if (r.emitted > 0) this.#outbox?.kick();
+    if (r.reached) {
       this.#frozenDone();
-    } else if (clipped.pending === 0 && !this.deps.upstreamSettled) this.#markCaughtUp(); // a pipeline stage decides in #idleCheck
-    this.#outbox?.kick();
+      return;
+    }
+    if (r.gen !== this.#generation) return;
+    this.#adaptBatchSize(r.events, r.ms);
+    this.pending = r.pending;
+    if (r.pending === 0 && !this.deps.upstreamSettled) this.#markCaughtUp(); // a pipeline stage decides in #idleCheck
   }
 
   /** A frozen version that has applied everything up to its --until reads no further, ever: true once it stopped. */
   #frozenDone(): boolean {
     const until = this.record.untilSeq;
-    if (until === undefined || !this.#writer || this.#writer.checkpoint < until) return false;
+    if (until === undefined || !this.#thread || this.#checkpoint < until) return false;
     this.pending = 0;
     const sub = this.#sub;
     if (sub) {
@@ -252,60 +305,61 @@ export class VersionRunner {
     return true;
   }
 
+  /** Events the version has not applied are gone from its log: it fails rather than skip them. */
+  #truncated(seq: number): void {
+    const msg = `log truncated at ${seq}: stream ${this.deps.input.stream} no longer holds event ${seq} (deleted, purged or expired), which this version has not applied — restore the events, or replay a new version from after the gap`;
+    this.#fail({ message: msg, seq, at: new Date().toISOString() });
+  }
+
   /**
    * Keeps one batch's apply time near BATCH_TARGET_MS: a processor that needs 1 ms per event gets
-   * batches of ~100, so it never holds the thread (and the live versions beside it) for seconds;
+   * batches of ~100, so a stop, a poison retry or a watchdog sample never waits on seconds of work;
    * a fast one grows back to the configured cap.
    */
   #adaptBatchSize(events: number, ms: number): void {
     const sub = this.#sub;
-    if (!sub || events === 0) return;
+    if (!sub || events === 0 || this.#checkpoint < this.#carefulUntil) return;
     const cap = this.deps.limits?.maxEvents ?? DEFAULT_LIMITS.maxEvents;
     const perEvent = ms / events;
     const ideal = perEvent > 0 ? BATCH_TARGET_MS / perEvent : cap;
     const next = Math.min(cap, Math.max(MIN_BATCH, Math.min(ideal, sub.maxEvents * 2)));
     if (Math.abs(next - sub.maxEvents) / sub.maxEvents > 0.2) sub.setMaxEvents(next);
     this.#batchEvents = Math.round(next);
-    // The pull size bounds how much the client hands over in one go: re-pull with a better one when far off.
-    const wanted = Math.min(MAX_PREFETCH, Math.max(MIN_PREFETCH, Math.round(2 * ideal)));
-    const ratio = wanted / this.#prefetch;
-    if ((ratio > 2 || ratio < 0.5) && Date.now() - this.#prefetchChangedAt > 1000) {
-      this.#prefetch = wanted;
-      this.#prefetchChangedAt = Date.now();
-      setImmediate(() => void this.restartReading());
-    }
   }
 
   #markCaughtUp(): void {
     if (this.caughtUp) return;
     this.caughtUp = true;
     this.deps.onCaughtUp();
+    // Live traffic goes over the main connection from now on.
+    if (this.#onBulk) setImmediate(() => void this.restartReading());
   }
 
   /** With nothing arriving, ask the log whether anything matching is left after the checkpoint. */
   async #idleCheck(): Promise<void> {
-    if (this.#idleCheckRunning || this.#stopped || this.#failed || !this.#writer) return;
+    const thread = this.#thread;
+    if (this.#idleCheckRunning || this.#stopped || this.#failed || !thread || thread.outstanding > 0) return;
     if (Date.now() - this.#lastBatchAt < 200 || this.#frozenDone()) return;
     this.#idleCheckRunning = true;
     try {
       // Upstream first, then our input's head: whatever it published before settling is below that head.
       const upstreamOk = this.caughtUp || !this.deps.upstreamSettled || (await this.deps.upstreamSettled());
-      const before = this.#writer.checkpoint;
-      const state = (await this.deps.jsm.streams.info(this.deps.input.stream)).state;
-      const head = state.last_seq;
+      const before = this.#checkpoint;
       // A version that starts later in the log owes nothing before its start.
       const from = Math.max(before, (this.record.startSeq ?? 1) - 1);
-      const next = await nextMatchingSeq(this.deps.jsm, this.deps.input.stream, this.deps.input.prefix, this.def.subjects?.length === 1 ? this.def.subjects[0] : undefined, from);
       const until = this.record.untilSeq ?? Infinity;
-      if (next !== null && next <= until) return;
+      const idle = await nothingMatchingAfter(this.deps.jsm, this.deps.input, this.def.subjects, from, until);
+      if (!idle) return;
       this.pending = 0;
       // Nothing matching in (before, head]: the checkpoint may cover it, so read-your-writes works for filtered views.
-      const upTo = Math.min(head, until);
+      const upTo = Math.min(idle.head, until);
       // Nothing to read, but the head is further on: those events must exist (a filter skips them), never be gone.
-      const missing = await firstMissingSeq(this.deps.jsm, this.deps.input.stream, state, from, upTo);
+      const missing = await firstMissingSeq(this.deps.jsm, this.deps.input.stream, idle.state, from, upTo);
       if (missing !== null) return this.#truncated(missing);
-      if (!this.#stopped && this.#writer.checkpoint === before && upTo > before && Date.now() - this.#lastBatchAt >= 200) {
-        this.#writer.commit(upTo, () => {});
+      if (!this.#stopped && this.#thread === thread && this.#checkpoint === before && thread.outstanding === 0 && upTo > before && Date.now() - this.#lastBatchAt >= 200) {
+        this.#advanceCaughtUp = upstreamOk;
+        thread.advance(upTo, before);
+        return; // caught up (or frozen) once the thread has moved the checkpoint
       }
       if (!this.#frozenDone() && upstreamOk) this.#markCaughtUp();
     } catch (err) {
@@ -315,24 +369,45 @@ export class VersionRunner {
     }
   }
 
+  /** A handler that never returns: its thread is gone, the version fails with where and why. */
+  #onStuck(at: ThreadPosition, ms: number): void {
+    this.#thread = undefined;
+    this.#fail(stuckFailure(this.name, this.#timeoutMs, at, ms));
+  }
+
+  /** A dead thread is restarted from the checkpoint; one that keeps dying at the same place fails the version. */
+  async #onCrash(reason: string, at: ThreadPosition): Promise<void> {
+    this.#thread = undefined;
+    if (this.#stopped || this.#failed) return;
+    this.#crashes = this.#checkpoint === this.#crashCheckpoint ? this.#crashes + 1 : 1;
+    this.#crashCheckpoint = this.#checkpoint;
+    if (this.#crashes >= MAX_CRASHES) return this.#fail(crashFailure(this.name, this.version, reason, at, this.#crashes, this.#checkpoint));
+    if (at.seq !== undefined) this.#carefulUntil = at.seq;
+    this.#appliedBase += this.#applied;
+    this.#applied = 0;
+    const msg = crashRestartLine(this.name, this.version, reason, at, this.#checkpoint);
+    this.lastTrouble = msg;
+    this.deps.onTrouble(msg);
+    this.#generation++; // batches posted to the dead thread are gone
+    await this.#sub?.stop().catch(() => {});
+    this.#sub = undefined;
+    await new Promise((r) => setTimeout(r, 100 * this.#crashes));
+    if (this.#stopped || this.#failed) return;
+    if (await this.#startThread()) await this.#subscribe();
+  }
+
   async #retryLater(err: unknown): Promise<void> {
     if (this.#stopped || this.#failed) return;
     const msg = `${this.name} v${this.version}: ${messageOf(err)} — retrying`;
     this.lastTrouble = msg;
     this.deps.onTrouble(msg);
     const delay = Math.min(5000, 100 * 2 ** Math.min(this.#restarts++, 6));
-    const gen = this.#generation;
+    const gen = ++this.#generation; // whatever was queued behind a failed batch is dropped
     await new Promise((r) => setTimeout(r, delay));
     if (this.#stopped || this.#failed) return;
-    if (!this.#writer) return this.start();
+    if (!this.#thread) return this.start();
     if (gen !== this.#generation) return; // someone resubscribed meanwhile
     await this.#subscribe();
-  }
-
-  /** Events the version has not applied are gone from its log: it fails rather than skip them. */
-  #truncated(seq: number): void {
-    const msg = `log truncated at ${seq}: stream ${this.deps.input.stream} no longer holds event ${seq} (deleted, purged or expired), which this version has not applied — restore the events, or replay a new version from after the gap`;
-    this.#fail({ message: msg, seq, at: new Date().toISOString() });
   }
 
   #fail(f: VersionFailure): void {
@@ -340,15 +415,17 @@ export class VersionRunner {
     this.#failed = true;
     clearInterval(this.#idleTimer);
     void this.#sub?.stop();
+    void this.#thread?.terminate();
     this.deps.onFailed(f);
   }
 
-  /** Stops reading and closes the view file. */
+  /** Stops reading, lets the thread apply what it was handed, and closes the view file. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#idleTimer);
     await this.#sub?.stop().catch(() => {});
     await this.#outbox?.stop();
-    this.#writer?.close();
+    this.#outboxDb?.close();
+    await this.#thread?.close();
   }
 }

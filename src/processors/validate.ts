@@ -1,6 +1,6 @@
 import { InputError } from "../errors.js";
-import { validateTypeFilter } from "../log/index.js";
-import { validateProcessorName } from "../views/index.js";
+import { validateTypeFilter } from "../log/subjects.js";
+import { validateProcessorName } from "../views/paths.js";
 import type { ProcessorDefinition } from "./define.js";
 
 /** Checks that a module's default export is a usable processor definition, naming every problem it finds. */

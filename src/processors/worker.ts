@@ -27,6 +27,13 @@ export interface WorkerOptions {
   limits?: Partial<BatchLimits>;
   /** How long a view write waits for a SQLite lock before it is retried (default 5000 ms). */
   busyTimeoutMs?: number;
+  /** A handler that does not return within this fails its version; its apply thread is stopped (default 10 s). */
+  handlerTimeoutMs?: number;
+  /**
+   * A second connection for versions still catching up: a rebuild's backlog then never sits in the socket
+   * ahead of a live version's next event (the client parses a socket's bytes in order). Default: `nc`.
+   */
+  bulkNc?: NatsConnection;
   /** One line per notable thing (deploys seen, catch-ups, failures, retries). */
   log?: (line: string) => void;
   /** How often the whole catalog is read again, in case the watch stalled (default 5000 ms). */
@@ -210,8 +217,10 @@ export class Worker {
   async #startRunner(name: string, v: VersionRecord): Promise<void> {
     const key = `${name}/${v.version}`;
     let def;
+    let code;
     try {
-      def = await loadProcessor(await this.code.get(v.codeHash, v.codeKind), this.opts.dataDir.root + "/code", v.origin);
+      code = await this.code.get(v.codeHash, v.codeKind);
+      def = await loadProcessor(code, this.opts.dataDir.root + "/code", v.origin);
     } catch (err) {
       const code = (err as { code?: string }).code ?? "";
       if (!CODE_ERRORS.has(code)) {
@@ -233,14 +242,17 @@ export class Worker {
     const runner = new VersionRunner(v, def, {
       nc: this.opts.nc,
       js: this.js,
+      ...(this.opts.bulkNc ? { bulkJs: jetstream(this.opts.bulkNc) } : {}),
       jsm: this.jsm,
       dataDir: this.opts.dataDir,
       input,
+      code,
       output,
       gate: writer,
       ...(this.#snapshots ? { restore: (file: string) => this.#restore(file, name, v) } : {}),
       limits: this.opts.limits,
       busyTimeoutMs: this.opts.busyTimeoutMs,
+      handlerTimeoutMs: this.opts.handlerTimeoutMs,
       ...(v.source ? { upstreamSettled: () => this.#upstreamSettled(v.source!) } : {}),
       // Only the version's writer records these; a replica remembers them in case it takes over.
       onCaughtUp: () => {

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { join } from "node:path";
 import { NatsServer, NatsCluster, connectNats, DEFAULT_LIMITS, type BatchLimits } from "../../log/index.js";
 import { InputError } from "../../errors.js";
-import { Worker, acquireWorkerLock, DEFAULT_LEASE_TTL_MS, type WorkerOptions } from "../../processors/index.js";
+import { Worker, acquireWorkerLock, DEFAULT_LEASE_TTL_MS, DEFAULT_HANDLER_TIMEOUT_MS, type WorkerOptions } from "../../processors/index.js";
 import { validateProcessorName } from "../../views/index.js";
 import { CliContext } from "../context.js";
 import { startHttpServer } from "../http/index.js";
@@ -22,6 +22,7 @@ interface BatchFlags {
   batchEvents: string;
   batchBytes: string;
   batchMs: string;
+  handlerTimeout: string;
 }
 
 /** The worker's batch caps from flags (defaults chosen from bench/RESULTS.md). */
@@ -34,9 +35,17 @@ function batchLimits(o: BatchFlags): BatchLimits {
   return { maxEvents: n(o.batchEvents, "--batch-events"), maxBytes: n(o.batchBytes, "--batch-bytes"), maxMs: n(o.batchMs, "--batch-ms") };
 }
 
-/** Adds the batch-cap flags to a command that runs a worker. */
+/** `--handler-timeout` in ms. */
+function handlerTimeout(o: BatchFlags): number {
+  const x = Number(o.handlerTimeout);
+  if (!Number.isInteger(x) || x < 100) throw new InputError(`--handler-timeout ${o.handlerTimeout} is not a whole number of milliseconds ≥ 100`, { hint: `e.g. --handler-timeout ${DEFAULT_HANDLER_TIMEOUT_MS}` });
+  return x;
+}
+
+/** Adds the batch-cap and handler-timeout flags to a command that runs a worker. */
 function withBatchFlags(cmd: Command): Command {
   return cmd
+    .option("--handler-timeout <ms>", "fail a version whose handler does not return within this long (its apply thread is stopped)", String(DEFAULT_HANDLER_TIMEOUT_MS))
     .option("--batch-events <n>", "at most this many events per batch transaction", String(DEFAULT_LIMITS.maxEvents))
     .option("--batch-bytes <n>", "at most this many payload bytes per batch", String(DEFAULT_LIMITS.maxBytes))
     .option("--batch-ms <ms>", "commit a partly filled batch after this long", String(DEFAULT_LIMITS.maxMs));
@@ -105,16 +114,21 @@ export function registerRun(program: Command): void {
       const log = logLine(ctx);
       const limits = batchLimits(o);
       const place = placement(o);
+      const handlerTimeoutMs = handlerTimeout(o);
       const nc = await connectNats(ctx.natsOptions({ reconnectForever: true, name: "kappa-worker" }));
-      const worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, ...place }).catch(async (err: unknown) => {
+      const bulkNc = await connectNats(ctx.natsOptions({ reconnectForever: true, name: "kappa-worker-bulk" })).catch(async (err: unknown) => {
         await nc.close();
+        throw err;
+      });
+      const worker = await Worker.start({ nc, bulkNc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, handlerTimeoutMs, ...place }).catch(async (err: unknown) => {
+        await Promise.all([nc.close(), bulkNc.close()]);
         throw err;
       });
       log(`worker ${worker.id} running on ${ctx.natsUrl}, data dir ${ctx.dataDir.root}${place.processors ? `, processors ${place.processors.join(",")}` : ""}`);
       const sig = await interrupted();
       log(`${sig}: stopping`);
       await worker.close();
-      await nc.close();
+      await Promise.all([nc.close(), bulkNc.close()]);
     });
 
   withQueryCapFlags(withBatchFlags(program.command("dev")))
@@ -127,6 +141,7 @@ export function registerRun(program: Command): void {
       const log = logLine(ctx);
       const limits = batchLimits(o);
       const members = parseClusterSize(o.cluster);
+      const handlerTimeoutMs = handlerTimeout(o);
       mkdirSync(ctx.dataDir.root, { recursive: true });
       // The lock before anything else: a second `kappa dev` on this data dir must not start a server on
       // the same JetStream store, nor touch nats.url, before it learns that the first one is running.
@@ -143,9 +158,11 @@ export function registerRun(program: Command): void {
       let worker: Worker | undefined;
       let http: { url: string; close: () => Promise<void> } | undefined;
       const nc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev" });
+      let bulkNc: Awaited<ReturnType<typeof connectNats>> | undefined;
       try {
         writeFileSync(ctx.dataDir.natsUrlFile, server.url + "\n");
-        worker = await Worker.start({ nc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock });
+        bulkNc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev-bulk" });
+        worker = await Worker.start({ nc, bulkNc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock, handlerTimeoutMs });
         if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log, ...queryCapOptions(o) });
         log(`kappa dev: NATS ${server.url} (pid ${server.pids.join(", ")}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
         if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, ...(http ? { statusPage: `${http.url}/`, openapi: `${http.url}/openapi.json` } : {}), dataDir: ctx.dataDir.root }) + "\n");
@@ -156,6 +173,7 @@ export function registerRun(program: Command): void {
         await http?.close().catch(() => {});
         await worker?.close().catch(() => {});
         await nc.close().catch(() => {});
+        await bulkNc?.close().catch(() => {});
         rmSync(ctx.dataDir.natsUrlFile, { force: true });
         await server.close();
         lock.release();

@@ -1,0 +1,68 @@
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire, isBuiltin } from "node:module";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { build, type Plugin } from "esbuild";
+import { KappaError, messageOf } from "../errors.js";
+import { writeAtomicallyText } from "../views/index.js";
+import { hashCode } from "./codeStore.js";
+
+const ENTRY = fileURLToPath(new URL("./applyThread.ts", import.meta.url));
+const require = createRequire(import.meta.url);
+
+/**
+ * Each module keeps its own import.meta.url (migrations.ts finds migrations/ from it), and packages are
+ * not bundled but imported from this installation's copy, by absolute path, so the file loads from anywhere.
+ */
+const keepLocations: Plugin = {
+  name: "kappa-thread-locations",
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (a) => {
+      if (a.path.startsWith("node:") || isBuiltin(a.path)) return { path: a.path, external: true };
+      return { path: pathToFileURL(require.resolve(a.path, { paths: [a.resolveDir] })).href, external: true };
+    });
+    b.onLoad({ filter: /\.ts$/ }, (a) => ({
+      contents: readFileSync(a.path, "utf8").replaceAll("import.meta.url", JSON.stringify(pathToFileURL(a.path).href)),
+      loader: "ts",
+    }));
+  },
+};
+
+let built: Promise<{ text: string; name: string }> | undefined;
+
+/**
+ * The apply thread's program as one plain ES module in `dir` (bundled once per process, written again
+ * when the directory was wiped). A worker thread does not inherit tsx's loader, and starting tsx in each
+ * thread costs most of a second.
+ */
+export async function applyThreadFile(dir: string): Promise<string> {
+  if (!built) {
+    built = bundle();
+    built.catch(() => (built = undefined));
+  }
+  const { text, name } = await built;
+  const file = join(dir, name);
+  if (!existsSync(file)) writeAtomicallyText(file, text);
+  return file;
+}
+
+async function bundle(): Promise<{ text: string; name: string }> {
+  let text: string;
+  try {
+    const out = await build({
+      entryPoints: [ENTRY],
+      bundle: true,
+      format: "esm",
+      platform: "node",
+      target: "node20",
+      write: false,
+      logLevel: "silent",
+      legalComments: "none",
+      plugins: [keepLocations],
+    });
+    text = out.outputFiles[0]!.text;
+  } catch (err) {
+    throw new KappaError("THREAD_BUNDLE_FAILED", `cannot build the apply thread: ${messageOf(err)}`, { hint: "reinstall Kappa's dependencies (npm ci)", cause: err });
+  }
+  return { text, name: `apply-thread-${hashCode(text).slice(0, 16)}.mjs` };
+}
