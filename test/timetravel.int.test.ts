@@ -4,7 +4,7 @@ import { TestEnv, waitFor } from "./support/env.js";
 import { referenceTotals, referenceDigest } from "./support/reference.js";
 import { deployModule, replayProcessor } from "../src/processors/index.js";
 import { digestFile, readCheckpoint, promote } from "../src/views/index.js";
-import { diffVersions } from "../src/processors/index.js";
+import { diffVersions, SnapshotStore } from "../src/processors/index.js";
 import { frozenVersionAsOf } from "../src/cli/asOf.js";
 import { cliContext } from "./support/cli.js";
 
@@ -91,6 +91,34 @@ describe("time travel: frozen versions", () => {
       expect(added + changed).toBeGreaterThan(0);
       expect(d.tables[0]).toMatchObject({ equal: false, onlyA: 0, onlyB: added, changed, differing: added + changed });
       await expect(diffVersions(env.dataDir, "orders_by_user", 2, 1, 100)).rejects.toMatchObject({ code: "NOT_ALIGNED" });
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it("--as-of starts from the newest snapshot at or before the offset, and equals a build from the start", async () => {
+    await using env = await TestEnv.start();
+    const events = await env.appendOrders(1000, 71);
+    const worker = await env.startWorker();
+    await deployModule(env.nc, env.spec, V2);
+    await env.waitForRecord("orders_by_user", (r) => r.live === 1);
+    const f1 = env.dataDir.viewFile("orders_by_user", 1);
+    await waitFor(() => readCheckpoint(f1) === 1000, 10_000, "v1 at 1000");
+    const snap = await (await SnapshotStore.open(env.nc, env.spec.stream)).take(f1, "orders_by_user", 1);
+    expect(snap.checkpoint).toBe(1000);
+    events.push(...(await env.appendOrders(600, 72)));
+    await waitFor(() => readCheckpoint(f1) === 1600, 10_000, "v1 at 1600");
+    const ctx = cliContext(env);
+    try {
+      const seeded = await frozenVersionAsOf(ctx, "orders_by_user", "1400", { build: true, quiet: true });
+      expect(seeded).toMatchObject({ version: 2, seq: 1400, built: true, seed: { version: 1, checkpoint: 1000 } });
+      expect(worker.runners.get("orders_by_user/2")?.restoredFrom).toBe(1000);
+      expect(digestFile(env.dataDir.viewFile("orders_by_user", 2)).digest).toBe(referenceDigest(referenceTotals(events.slice(0, 1400), true)));
+      // Before the snapshot: nothing to start from but the start.
+      const early = await frozenVersionAsOf(ctx, "orders_by_user", "900", { build: true, quiet: true });
+      expect(early.seed).toBeUndefined();
+      expect(worker.runners.get("orders_by_user/3")?.restoredFrom).toBeUndefined();
+      expect(digestFile(env.dataDir.viewFile("orders_by_user", 3)).digest).toBe(referenceDigest(referenceTotals(events.slice(0, 900), true)));
     } finally {
       await ctx.close();
     }

@@ -84,7 +84,7 @@ export async function deployModule(nc: NatsConnection, spec: StreamSpec, moduleP
 }
 
 /** `kappa replay`: a new version running the live version's code (or another version's) from an offset. */
-export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, processor: string, opts: { from: string; until?: string; codeOf?: number; promote?: boolean; reuse?: boolean }): Promise<DeployResult> {
+export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, processor: string, opts: { from: string; until?: string; codeOf?: number; promote?: boolean; reuse?: boolean; seed?: { version: number; checkpoint: number } }): Promise<DeployResult> {
   refusePromoteFrozen(opts);
   const catalog = await Catalog.open(nc, spec.stream, spec.replicas);
   const rec = await catalog.require(processor);
@@ -106,6 +106,7 @@ export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, proc
     subjects: basis.subjects,
     promote: opts.promote,
     replayOf: base,
+    ...(opts.seed ? { seed: opts.seed } : {}),
     ...(source ? { source } : {}),
     ...(basis.queries ? { queries: basis.queries } : {}),
   }, "replay", { reuse: opts.reuse === true });

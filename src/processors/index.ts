@@ -26,3 +26,4 @@ export * from "./heartbeat.js";
 export * from "./queryService.js";
 export * from "./snapshots.js";
 export * from "./snapshotSchedule.js";
+export * from "./seed.js";

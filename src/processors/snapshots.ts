@@ -100,11 +100,11 @@ export class SnapshotStore {
   }
 
   /**
-   * Restores the newest snapshot of a version built by `codeHash` to `viewFile` (which must not exist yet):
+   * Restores the newest snapshot of a version built by `codeHash` (at or below `maxCheckpoint`) to `viewFile` (which must not exist yet):
    * downloaded beside it and renamed into place, so a crash leaves either no file or a whole one.
    */
-  async restore(viewFile: string, processor: string, version: number, codeHash: string): Promise<SnapshotInfo | null> {
-    const s = (await this.list(processor, version)).find((x) => x.codeHash === codeHash);
+  async restore(viewFile: string, processor: string, version: number, codeHash: string, maxCheckpoint = Infinity): Promise<SnapshotInfo | null> {
+    const s = (await this.list(processor, version)).find((x) => x.codeHash === codeHash && x.checkpoint <= maxCheckpoint);
     if (!s) return null;
     const r = await this.os.get(s.name);
     if (!r) return null;

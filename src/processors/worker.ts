@@ -17,6 +17,7 @@ import { VersionWriter } from "./writer.js";
 import { Heartbeat } from "./heartbeat.js";
 import { QueryService } from "./queryService.js";
 import { SnapshotStore, DEFAULT_SNAPSHOT_KEEP } from "./snapshots.js";
+import { adoptSeedFile } from "./seed.js";
 import { SnapshotSchedule } from "./snapshotSchedule.js";
 
 /** How a worker runs. */
@@ -290,7 +291,13 @@ export class Worker {
   async #restore(file: string, name: string, v: VersionRecord): Promise<number | null> {
     const s = await this.#snapshots!.restore(file, name, v.version, v.codeHash);
     if (s) this.#log(`${name}/${v.version}: joined from the snapshot at ${s.checkpoint}; replaying only the tail`);
-    return s?.checkpoint ?? null;
+    if (s || !v.seed) return s?.checkpoint ?? null;
+    // A frozen version built for `query --as-of` starts from another version's snapshot at or before its end.
+    const seed = await this.#snapshots!.restore(file, name, v.seed.version, v.codeHash, v.untilSeq ?? v.seed.checkpoint);
+    if (!seed) return null;
+    adoptSeedFile(file, v);
+    this.#log(`${name}/${v.version}: started from v${v.seed.version}'s snapshot at ${seed.checkpoint}; replaying only the tail`);
+    return seed.checkpoint;
   }
 
   /** Deletes files of retired versions once no query holds them (see views/leases.ts); says once when a reader makes it wait. */

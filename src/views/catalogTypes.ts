@@ -26,6 +26,8 @@ export interface VersionRecord {
   until?: string;
   /** A frozen version: the last sequence it applies; it never follows the log past it. */
   untilSeq?: number;
+  /** Starts from another version's snapshot (same code, whole log) at this checkpoint instead of from the start (`query --as-of`). */
+  seed?: { version: number; checkpoint: number };
   /** Event-type filters the processor declared. */
   subjects: string[];
   state: VersionState;

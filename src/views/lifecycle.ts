@@ -30,7 +30,7 @@ export async function claimWriter(catalog: Catalog, name: string, version: numbe
 }
 
 /** What a new version runs and where it starts. */
-export type NewVersion = Pick<VersionRecord, "codeHash" | "codeKind" | "origin" | "from" | "startSeq" | "startTime" | "until" | "untilSeq" | "subjects" | "replayOf" | "source" | "queries"> & {
+export type NewVersion = Pick<VersionRecord, "codeHash" | "codeKind" | "origin" | "from" | "startSeq" | "startTime" | "until" | "untilSeq" | "seed" | "subjects" | "replayOf" | "source" | "queries"> & {
   /** Promote as soon as it has caught up. */
   promote?: boolean;
 };
@@ -65,6 +65,7 @@ export async function registerVersion(catalog: Catalog, name: string, nv: NewVer
       ...(nv.startSeq !== undefined ? { startSeq: nv.startSeq } : {}),
       ...(nv.startTime !== undefined ? { startTime: nv.startTime } : {}),
       ...(nv.untilSeq !== undefined ? { until: nv.until ?? String(nv.untilSeq), untilSeq: nv.untilSeq } : {}),
+      ...(nv.seed ? { seed: nv.seed } : {}),
       subjects: nv.subjects,
       state: "building",
       createdAt: new Date().toISOString(),
