@@ -1,4 +1,4 @@
-import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { wrapJsError, isNotFound } from "./stream.js";
 
 /**
@@ -26,41 +26,11 @@ export async function firstSeqAtOrAfter(_js: JetStreamClient, jsm: JetStreamMana
     const s = (await jsm.streams.info(stream)).state;
     if (s.messages === 0 || Date.parse(s.last_ts) < Date.parse(time)) return s.last_seq + 1;
     if (Date.parse(s.first_ts) >= Date.parse(time)) return s.first_seq;
-    const byTime = await messageAtTime(jsm, stream, time);
-    if (byTime !== undefined) return byTime ?? s.last_seq + 1;
-    return await searchByTime(jsm, stream, Date.parse(time), s.first_seq, s.last_seq);
+    const m = await jsm.streams.getMessage(stream, { start_time: time } as unknown as { seq: number });
+    return m ? m.seq : s.last_seq + 1;
   } catch (err) {
     throw wrapJsError(err, stream);
   }
-}
-
-/** The server's own lookup (nats-server 2.11 and later): a sequence, null for none, undefined when the server does not know the request. */
-async function messageAtTime(jsm: JetStreamManager, stream: string, time: string): Promise<number | null | undefined> {
-  try {
-    const m = await jsm.streams.getMessage(stream, { start_time: time } as unknown as { seq: number });
-    return m ? m.seq : null;
-  } catch (err) {
-    if (err instanceof JetStreamApiError) return undefined;
-    throw err;
-  }
-}
-
-/** Binary search over stored times for older servers: the first sequence in [lo, hi] stored at or after `ms` (hi + 1 if none). */
-async function searchByTime(jsm: JetStreamManager, stream: string, ms: number, lo: number, hi: number): Promise<number> {
-  let answer = hi + 1;
-  while (lo <= hi) {
-    const mid = Math.floor((lo + hi) / 2);
-    const m = await jsm.streams.getMessage(stream, { seq: mid, next_by_subj: ">" } as unknown as { seq: number });
-    if (!m) {
-      hi = mid - 1;
-      continue;
-    }
-    if (m.time.getTime() >= ms) {
-      answer = m.seq;
-      hi = mid - 1;
-    } else lo = m.seq + 1;
-  }
-  return answer;
 }
 
 export { firstGap } from "./gaps.js";

@@ -2,11 +2,12 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { KappaError } from "../errors.js";
 
 /**
- * The oldest nats-server Kappa runs on. The KV compare-and-set that every promotion and lease relies on
- * was only made safe on clusters in 2.9.21 (nats-server #4320); 2.10 brings consumers with several filter
- * subjects and the reworked filtered reads. scripts/setup.sh reads this line.
+ * The oldest nats-server Kappa runs on: `append --file` and `POST /events` store each batch all-or-nothing
+ * with atomic batch publish (2.12, stream `allow_atomic`); replay from a time asks the server for the
+ * message at a start time (2.11); the KV compare-and-set that every promotion and lease relies on was
+ * only made safe on clusters in 2.9.21 (nats-server #4320). scripts/setup.sh reads this line.
  */
-export const MIN_NATS_SERVER = "2.10.0";
+export const MIN_NATS_SERVER = "2.12.0";
 
 /** The nats-server release Kappa is tested with, and the one scripts/setup.sh installs. */
 export const TESTED_NATS_SERVER = "2.15.1";

@@ -1,7 +1,6 @@
 import { jetstreamManager, StorageType, RetentionPolicy, DiscardPolicy, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import { KappaError, NotFoundError, messageOf } from "../errors.js";
-import { versionAtLeast } from "./serverVersion.js";
 
 /** Where events live: the stream name and the subject prefix before each event type. */
 export interface StreamSpec {
@@ -71,7 +70,7 @@ export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promis
       });
     }
     // Atomic batches keep `append --file` in file order across a NATS drop; switching them on edits nothing stored.
-    if (!info.config.allow_atomic && atomicCapable(nc)) await jsm.streams.update(spec.stream, { allow_atomic: true }).catch(() => {});
+    if (!info.config.allow_atomic) await jsm.streams.update(spec.stream, { allow_atomic: true }).catch(() => {});
     return jsm;
   } catch (err) {
     if (err instanceof KappaError) throw err;
@@ -86,17 +85,11 @@ export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promis
     deny_delete: true,
     deny_purge: true,
     duplicate_window: nanos(spec.duplicateWindowMs ?? 120_000),
-    ...(atomicCapable(nc) ? { allow_atomic: true } : {}),
+    // All-or-nothing appends (`append --file`, POST /events) are atomic batches (every supported server has them).
+    allow_atomic: true,
     num_replicas: spec.replicas ?? 1,
-    // All-or-nothing appends (`kappa serve --allow-append`) need atomic batches; older servers lack them.
-    ...(supportsAtomicBatches(nc) ? { allow_atomic: true } : {}),
   });
   return jsm;
-}
-
-/** Whether the server supports atomic batch publish (nats-server 2.12+). */
-export function atomicCapable(nc: NatsConnection): boolean {
-  return versionAtLeast(nc.info?.version ?? "0.0.0", "2.12.0");
 }
 
 /** Whether appends to this stream can use atomic batches. */
@@ -128,19 +121,8 @@ export async function replicasFor(nc: NatsConnection, stream: string, asked?: nu
   }
 }
 
-/** True when the connected nats-server (2.12 or later) can store a batch of messages all-or-nothing. */
-export function supportsAtomicBatches(nc: NatsConnection): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(nc.info?.version ?? "");
-  return m !== null && (Number(m[1]) > 2 || (Number(m[1]) === 2 && Number(m[2]) >= 12));
-}
-
 /** Makes sure the stream accepts atomic batches, turning them on for a stream created without them. */
 export async function enableAtomicBatches(nc: NatsConnection, spec: StreamSpec): Promise<"already" | "enabled"> {
-  if (!supportsAtomicBatches(nc)) {
-    throw new KappaError("ATOMIC_UNSUPPORTED", `nats-server ${nc.info?.version ?? "?"} cannot store a batch all-or-nothing (2.12 or later can)`, {
-      hint: "upgrade nats-server (scripts/setup.sh provides a current one), or append with `kappa append`",
-    });
-  }
   const jsm = await ensureStream(nc, spec);
   try {
     const info = await jsm.streams.info(spec.stream);

@@ -143,12 +143,7 @@ export function registerEvents(app: FastifyInstance, deps: ServerDeps, opts: App
       }
       const release = gate.admit(checked.events.length);
       try {
-        try {
-          await atomicReady();
-        } catch (err) {
-          if (err instanceof KappaError && err.code === "ATOMIC_UNSUPPORTED") throw new HttpError(501, err.code, err.message, { hint: err.hint ?? "", cause: err });
-          throw err;
-        }
+        await atomicReady();
         const r = await appendAtomic(nc, deps.ctx.spec, checked.events, { timeoutMs: opts.ackTimeoutMs });
         const duplicateItems = r.duplicate.flatMap((d, i) => (d ? [i] : []));
         stats.stored += r.stored;
