@@ -1,10 +1,11 @@
 import { describe, it, expect } from "vitest";
-import { resolve, join } from "node:path";
+import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { TestEnv, waitFor } from "./support/env.js";
+import { writeProcessor } from "./support/processors.js";
 import { kappaAsync } from "./support/cli.js";
 import { referenceTotals, referenceDigest } from "./support/reference.js";
 import { connectNats, readBatches } from "../src/log/index.js";
@@ -12,7 +13,21 @@ import { deployModule } from "../src/processors/index.js";
 import { Catalog, CatalogConflictError, digestFile, promote, readCheckpoint, type ProcessorRecord } from "../src/views/index.js";
 import { generateOrders } from "../examples/orders/generate.js";
 
-const V1 = resolve("examples/orders/orders_by_user.ts");
+/** orders_by_user v1 (refunds ignored) with deterministic busy work per event. */
+const SLOW_ORDERS = writeProcessor(`
+export default {
+  name: "orders_by_user",
+  subjects: ["order.*"],
+  schema: ["CREATE TABLE totals (user_id TEXT PRIMARY KEY, orders INTEGER NOT NULL, amount REAL NOT NULL)"],
+  on: {
+    "order.placed": (e, ctx) => {
+      let x = 0;
+      for (let i = 0; i < 100000; i++) x = (x + i) % 7;
+      ctx.db.prepare("INSERT INTO totals VALUES (?, 1, ?) ON CONFLICT (user_id) DO UPDATE SET orders = orders + 1 + ?, amount = round(amount + excluded.amount, 2)").run(e.data.user, e.data.amount, x - x);
+    },
+  },
+};
+`);
 
 /** A record with versions 1..n, all caught up, v1 live. */
 function recordWith(n: number): ProcessorRecord {
@@ -69,11 +84,12 @@ describe("a 3-server JetStream cluster on loopback", () => {
     const events = await env.appendOrders(20_000, 5);
     const workerLog: string[] = [];
     await env.startWorker(env.dataDir, (l) => workerLog.push(l), { limits: { maxEvents: 200 } });
-    await deployModule(env.nc, env.spec, V1);
-    const file = env.dataDir.viewFile("orders_by_user", 1);
-    await waitFor(() => (readCheckpoint(file) ?? 0) >= 1, 30_000, "fresh progress before the kill");
+    // A handler that takes a while per event, so the replay lasts seconds and the kill lands inside it.
+    await deployModule(env.nc, env.spec, SLOW_ORDERS);
     const leader = await env.leaderOf();
     const pid = env.cluster.servers[leader]!.pid;
+    const file = env.dataDir.viewFile("orders_by_user", 1);
+    await waitFor(() => (readCheckpoint(file) ?? 0) >= 1, 30_000, "fresh progress before the kill");
     await env.cluster.kill(leader);
     expect(() => process.kill(pid, 0)).toThrow();
     expect(readCheckpoint(file)!).toBeLessThan(20_000);
