@@ -8,7 +8,7 @@ import { CheckpointRates } from "../src/cli/http/rates.js";
 import { agreedHead } from "../src/cli/http/snapshot.js";
 import { CONTROL_KEYS, paramValue, queryBody, queryControls, queryStringParams } from "../src/cli/http/params.js";
 
-const LIMITS = { defaultLimit: 10_000, maxLimit: 100_000, defaultTimeoutMs: 5000, maxTimeoutMs: 60_000, maxBytes: 1 << 20 };
+const LIMITS = { maxRows: 100_000, defaultTimeoutMs: 5000, maxTimeoutMs: 60_000, maxBytes: 1 << 20 };
 
 describe("binding", () => {
   it("knows loopback addresses from the rest", () => {
@@ -41,8 +41,15 @@ describe("query-string parameters", () => {
   });
 
   it("checks limit, timeoutMs, minSeq and version against the server's limits", () => {
-    expect(queryControls({}, LIMITS)).toEqual({ limit: 10_000, timeoutMs: 5000, maxBytes: 1 << 20 });
-    expect(queryControls({ limit: "7", timeoutMs: "250", minSeq: "12", version: "v2", maxBytes: "1000" }, LIMITS)).toEqual({ limit: 7, timeoutMs: 250, minSeq: 12, version: 2, maxBytes: 1000 });
+    // No limit: no cut, the server's row cap applies (more rows is RESULT_TOO_LARGE, not a silent cut).
+    expect(queryControls({}, LIMITS)).toEqual({ maxRows: 100_000, timeoutMs: 5000, maxBytes: 1 << 20 });
+    expect(queryControls({ limit: "7", timeoutMs: "250", minSeq: "12", version: "v2", maxBytes: "1000" }, LIMITS)).toEqual({ limit: 7, maxRows: 100_000, timeoutMs: 250, minSeq: 12, version: 2, maxBytes: 1000 });
+    expect(() => queryControls({ limit: 100_001 }, LIMITS)).toThrow(/limit must be an integer from 1 to 100000/);
+    try {
+      queryControls({ limit: 100_001 }, LIMITS);
+    } catch (e) {
+      expect((e as { hint: string }).hint).toMatch(/--max-result-rows/);
+    }
     expect(() => queryControls({ maxBytes: 2 << 20 }, LIMITS)).toThrow(/maxBytes must be an integer from 1 to 1048576/);
     expect(() => queryControls({ limit: "0" }, LIMITS)).toThrow(/limit must be an integer from 1 to 100000/);
     expect(() => queryControls({ timeoutMs: 600_000 }, LIMITS)).toThrow(/timeoutMs/);

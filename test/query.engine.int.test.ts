@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +23,20 @@ function makeView(path: string, seq: number): void {
 const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 // Generous deadlines: a loaded CI machine may take seconds to start a node process.
 const job = (sql: string, extra: Partial<QueryJob> = {}): QueryJob => ({ path: main, sql, params: {}, limit: 100, maxBytes: 1 << 20, deadline: Date.now() + 30_000, timeoutMs: 30_000, ...extra });
+/** This test's own query processes (children of this process), from /proc. */
+function queryProcessPids(): number[] {
+  return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("queryProcess.mjs");
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Bytes a process has written through write() and friends (temp files included), from /proc. */
+const writtenBytes = (pid: number) => Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))![1]);
 const RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c";
 
 beforeAll(() => {
@@ -94,6 +108,30 @@ describe("the query pool's caps", () => {
     await expect(pool.run(job("SELECT hex(randomblob(1000)) AS h", { maxBytes: 500 }))).rejects.toMatchObject({ code: "RESULT_TOO_LARGE", message: "the result is larger than the cap of 500 B per query" });
     expect((await pool.run(job("SELECT k FROM t", { limit: 1 }))).truncated).toBe(true);
   });
+
+  it("refuses more rows than maxRows with RESULT_TOO_LARGE naming the cap; a smaller limit cuts instead; exactly maxRows answers", async () => {
+    const { limit: _, ...noCut } = job("SELECT k FROM t ORDER BY k", { maxRows: 1 });
+    await expect(pool.run(noCut)).rejects.toMatchObject({ code: "RESULT_TOO_LARGE", message: "the result has more than 1 rows, the cap per query", hint: expect.stringMatching(/--max-result-rows/) });
+    expect(await pool.run({ ...noCut, limit: 1 })).toMatchObject({ rows: [{ k: "a" }], truncated: true });
+    expect(await pool.run({ ...noCut, maxRows: 2 })).toMatchObject({ rows: [{ k: "a" }, { k: "b" }], truncated: false });
+  });
+
+  it("sorts without temp files: the query process writes next to nothing to disk for a 50 MB ORDER BY", async () => {
+    const [pid] = queryProcessPids();
+    expect(pid).toBeDefined();
+    const before = writtenBytes(pid!);
+    const sort = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 500000) SELECT count(*) AS n FROM (SELECT hex(randomblob(50)) AS h FROM c ORDER BY h)";
+    expect((await pool.run(job(sort))).rows).toEqual([{ n: 500000 }]);
+    // Spilled to temp files, this sort writes about 50 MB; in memory only the answer goes out.
+    expect(writtenBytes(pid!) - before).toBeLessThan(1 << 20);
+  });
+
+  it("caps a query's working memory (the kernel's RLIMIT_DATA): sorting 800 MB gets RESULT_TOO_LARGE", async () => {
+    // Each value is small enough to pass on its own; only the sort as a whole is too big.
+    const sort = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 40) SELECT count(*) AS n FROM (SELECT randomblob(20000000) AS b FROM c ORDER BY b)";
+    await expect(pool.run(job(sort))).rejects.toMatchObject({ code: "RESULT_TOO_LARGE", message: expect.stringMatching(/memory cap of 64 MiB/) });
+    expect((await pool.run(job("SELECT 1 AS x"))).rows).toEqual([{ x: 1 }]);
+  });
 });
 
 describe("kept handles", () => {
@@ -116,8 +154,11 @@ describe("--min-seq waits on one handle", () => {
     const writer = new Database(main);
     const waiting = waitForSeq(main, 8, Date.now() + 5000);
     setTimeout(() => writer.prepare("UPDATE kappa_checkpoint SET seq = 8 WHERE id = 1").run(), 100);
-    await waiting;
+    const cost = await waiting;
     writer.close();
+    // Many polls over 100 ms, one handle: a connection per poll would count one open per poll.
+    expect(cost.polls).toBeGreaterThan(3);
+    expect(cost.opens).toBe(1);
     await expect(waitForSeq(main, 99, Date.now() + 150)).rejects.toMatchObject({ code: "MIN_SEQ_TIMEOUT", message: "the view has not applied sequence 99 yet (at 8)" });
   });
 });

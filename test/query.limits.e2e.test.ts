@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { TestEnv } from "./support/env.js";
+import { TestEnv, waitFor } from "./support/env.js";
 import { ServeProcess, descendants, treeCpuSeconds } from "./support/serve.js";
 import { DevProcess } from "./support/dev.js";
 import { kappa } from "./support/cli.js";
@@ -22,16 +22,29 @@ async function query(body: Record<string, unknown>, url = serve.url): Promise<{ 
   return { status: res.status, headers: res.headers, json: await res.json() };
 }
 
-/** PIDs of live query processes started from this checkout (by their command line, from /proc). */
-function queryProcesses(): number[] {
+/** PIDs of live query processes whose environment carries `tag` (children inherit it), from /proc. */
+function queryProcesses(tag: string): number[] {
   const script = resolve("src/views/queryProcess.mjs");
   return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).filter((d) => {
     try {
-      return readFileSync(`/proc/${d}/cmdline`, "utf8").includes(script);
+      return readFileSync(`/proc/${d}/cmdline`, "utf8").includes(script) && readFileSync(`/proc/${d}/environ`, "utf8").includes(tag);
     } catch {
       return false;
     }
   }).map(Number);
+}
+
+/** Marks the processes this file's CLI runs start (and their children), so tests running beside it do not count. */
+const TAG = `KAPPA_TEST_TAG=limits-${process.pid}-${Date.now()}`;
+
+/** The process has exited (no /proc entry, or a zombie waiting to be reaped). */
+function gone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] === "Z";
+  } catch {
+    return true;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,7 +53,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function cli(args: string[], killAfterMs: number): Promise<{ code: number | null; signal: string | null; ms: number; stderr: string }> {
   return new Promise((res) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [BIN, "--nats", env.server.url, "--data-dir", env.dataDir.root, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    const [k, v] = TAG.split("=");
+    const child = spawn(process.execPath, [BIN, "--nats", env.server.url, "--data-dir", env.dataDir.root, ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, [k!]: v } });
     let stderr = "";
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
     const guard = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
@@ -121,6 +135,37 @@ describe("queries that cannot hurt: kappa serve and the CLI", () => {
     expect((await fetch(`${serve.url}/healthz`)).status).toBe(200);
   });
 
+  it("refuses more rows than --max-result-rows with RESULT_TOO_LARGE naming the cap; limit asks for fewer and cuts", async () => {
+    const many = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 100001) SELECT x FROM c";
+    const over = await query({ sql: many });
+    expect(over.status).toBe(400);
+    expect(over.json).toMatchObject({ error: "RESULT_TOO_LARGE", message: "the result has more than 100000 rows, the cap per query" });
+    expect(over.json.hint).toMatch(/--max-result-rows/);
+    const cut = await query({ sql: many, limit: 5 });
+    expect(cut.json).toMatchObject({ truncated: true, rows: [{ x: 1 }, { x: 2 }, { x: 3 }, { x: 4 }, { x: 5 }] });
+    const ceiling = await query({ sql: many, limit: 100_001 });
+    expect(ceiling.status).toBe(400);
+    expect(ceiling.json.message).toMatch(/limit must be an integer from 1 to 100000/);
+    expect(ceiling.json.hint).toMatch(/--max-result-rows/);
+  });
+
+  it("a server killed with SIGKILL mid-query takes its query processes with it (pdeathsig)", async () => {
+    const doomed = await ServeProcess.start(["--nats", env.server.url, "--data-dir", env.dataDir.root], ["--query-processes", "1"]);
+    let children: number[] = [];
+    try {
+      const runaway = query({ sql: RUNAWAY, timeoutMs: 60_000 }, doomed.url).catch(() => null);
+      await sleep(500);
+      children = descendants(doomed.pid);
+      expect(children.length).toBeGreaterThan(0);
+      doomed.child.kill("SIGKILL");
+      await runaway;
+      await waitFor(() => children.every(gone), 10_000, "query processes gone with the server");
+    } finally {
+      await doomed.stop();
+      for (const pid of children.filter((p) => !gone(p))) process.kill(pid, "SIGKILL"); // a leak must not outlive the test (these PIDs are its own)
+    }
+  });
+
   it("lets the engine refuse statements that slip past the text check, and the view file stays byte-identical", async () => {
     const file = env.dataDir.viewFile("orders_by_user", 1);
     const before = digestFile(file).digest;
@@ -154,8 +199,12 @@ describe("queries that cannot hurt: kappa serve and the CLI", () => {
     const big = await cli(["query", "orders_by_user", "SELECT randomblob(1e9) AS b"], 30_000);
     expect(big.code).not.toBe(0);
     expect(big.stderr).toMatch(/memory cap of 256 MiB/);
-    const served = new Set(descendants(serve.pid));
-    expect(queryProcesses().filter((pid) => !served.has(pid))).toEqual([]);
+    const rows = await cli(["query", "orders_by_user", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 3) SELECT x FROM c", "--max-rows", "2"], 30_000);
+    expect(rows.code).not.toBe(0);
+    expect(rows.stderr).toMatch(/the result has more than 2 rows, the cap per query/);
+    expect(rows.stderr).toMatch(/--limit <n>/);
+    // Every query process those runs started is gone (the CLI kills its own before it exits).
+    await waitFor(() => queryProcesses(TAG).length === 0, 5000, `no query process left: ${queryProcesses(TAG).join(", ")}`);
   });
 });
 

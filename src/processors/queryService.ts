@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { Service, ServiceMsg } from "@nats-io/services";
 import { KappaError, messageOf } from "../errors.js";
 import {
-  QUERY_QUEUE, QUERY_SERVICE, QueryPool, querySubject, queryView, snapshotSubject, targetVersion,
+  DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, QUERY_QUEUE, QUERY_SERVICE, QueryPool, querySubject, queryView, snapshotSubject, targetVersion,
   type DataDir, type ProcessorRecord, type RemoteAnswer, type RemoteError, type RemoteQueryRequest,
 } from "../views/index.js";
 import type { VersionRunner } from "./runner.js";
@@ -20,6 +20,26 @@ export interface QueryServiceDeps {
   processes?: number;
   /** Where `kappa snapshot` requests store their copies, and how many per version to keep. */
   snapshots?: { store: SnapshotStore; keep: number };
+}
+
+/** The longest a remote query may run, as over HTTP. */
+const MAX_TIMEOUT_MS = 60_000;
+
+const within = (v: unknown, max: number): number | undefined => (typeof v === "number" && Number.isInteger(v) && v >= 1 ? Math.min(v, max) : undefined);
+
+/** Only the fields a query takes, each within the worker's ceilings: whoever can publish on NATS must not lift the caps (or move the deadline with arrivedAt). */
+function capped(req: RemoteQueryRequest): RemoteQueryRequest {
+  const limit = within(req.limit, DEFAULT_MAX_ROWS);
+  return {
+    sql: String(req.sql),
+    ...(req.params && typeof req.params === "object" ? { params: req.params } : {}),
+    ...(req.version !== undefined ? { version: req.version } : {}),
+    ...(typeof req.minSeq === "number" ? { minSeq: req.minSeq } : {}),
+    timeoutMs: within(req.timeoutMs, MAX_TIMEOUT_MS) ?? 5000,
+    ...(limit !== undefined ? { limit } : {}),
+    maxRows: within(req.maxRows, DEFAULT_MAX_ROWS) ?? DEFAULT_MAX_ROWS,
+    maxBytes: within(req.maxBytes, DEFAULT_MAX_BYTES) ?? DEFAULT_MAX_BYTES,
+  };
 }
 
 /**
@@ -110,7 +130,7 @@ export class QueryService {
       if (req.maxStaleness !== undefined && runner.pending > req.maxStaleness) {
         throw new KappaError("STALE", `${worker} is ${runner.pending} events behind on ${processor} v${version} (more than --max-staleness ${req.maxStaleness})`);
       }
-      const a = await queryView(this.deps.dataDir, async () => rec, this.#pool, { ...req, processor, version });
+      const a = await queryView(this.deps.dataDir, async () => rec, this.#pool, { ...capped(req), processor, version });
       msg.respond(JSON.stringify({ ...a, worker } satisfies RemoteAnswer));
     } catch (err) {
       const e = err as { code?: string; hint?: string };

@@ -23,14 +23,18 @@ export interface QueryRequest {
   timeoutMs?: number;
   /** When the request arrived (ms since the epoch; default now). */
   arrivedAt?: number;
-  /** Rows beyond this are cut, with `truncated: true` (default 10,000). */
+  /** The first this many rows, the rest cut with `truncated: true` (default: no cut). */
   limit?: number;
+  /** More rows than this (with no smaller `limit`) are refused with RESULT_TOO_LARGE (default 100,000). */
+  maxRows?: number;
   /** Answers larger than this many bytes (roughly, as JSON) are refused with RESULT_TOO_LARGE (default 16 MiB). */
   maxBytes?: number;
 }
 
 /** Default cap on the bytes of one answer. */
 export const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
+/** Default cap on the rows of one answer: more is an error, not a silent cut. */
+export const DEFAULT_MAX_ROWS = 100_000;
 
 /** The answer: which version and sequence it reflects, and the rows. */
 export interface QueryAnswer extends QueryResult {
@@ -97,7 +101,8 @@ export async function queryView(dataDir: DataDir, records: RecordSource, pool: Q
           hint: "is `kappa run` (or `kappa dev`) running with this --data-dir? It builds the file from the log",
         });
       }
-      const result = await pool.run({ path, sql, params: req.params ?? {}, limit: req.limit ?? 10_000, maxBytes: req.maxBytes ?? DEFAULT_MAX_BYTES, deadline, timeoutMs });
+      const caps = { ...(req.limit !== undefined ? { limit: req.limit } : {}), maxRows: req.maxRows ?? DEFAULT_MAX_ROWS, maxBytes: req.maxBytes ?? DEFAULT_MAX_BYTES };
+      const result = await pool.run({ path, sql, params: req.params ?? {}, ...caps, deadline, timeoutMs });
       return { processor: req.processor, version, ...(named ? { named } : {}), ...result };
     } finally {
       release();

@@ -26,21 +26,29 @@ export class QueryBusyError extends UnavailableError {
   }
 }
 
-/** The answer would pass the result byte cap (or SQLite's memory cap for one query): refused, not truncated. */
+/** The answer would pass the result byte or row cap (or SQLite's memory cap for one query): refused, not truncated. */
 export class ResultTooLargeError extends InputError {
-  constructor(capBytes: number, kind: "result" | "memory" = "result", why = "") {
-    super(kind === "result" ? `the result is larger than the cap of ${fmtBytes(capBytes)} per query` : `${why || "a value or the query's working memory needs"} more than the memory cap of ${fmtBytes(capBytes)} per query`, {
-      code: "RESULT_TOO_LARGE",
-      hint: kind === "result"
-        ? "select fewer rows or smaller columns (LIMIT, WHERE, substr()), or raise the cap: `kappa query --max-bytes <n>`, `kappa serve --max-result-bytes <n>`, or maxBytes in an HTTP request"
-        : "select smaller values (substr(), length()) or fewer rows, or raise the cap: `kappa query --query-memory <bytes>`, `kappa serve --query-memory <bytes>`",
-    });
+  constructor(cap: number, kind: "result" | "memory" | "rows" = "result", why = "") {
+    super(MESSAGES[kind](cap, why), { code: "RESULT_TOO_LARGE", hint: HINTS[kind] });
   }
 }
 
+const MESSAGES = {
+  result: (cap: number) => `the result is larger than the cap of ${fmtBytes(cap)} per query`,
+  memory: (cap: number, why: string) => `${why || "a value or the query's working memory needs"} more than the memory cap of ${fmtBytes(cap)} per query`,
+  rows: (cap: number) => `the result has more than ${cap} rows, the cap per query`,
+};
+
+const HINTS = {
+  result: "select fewer rows or smaller columns (LIMIT, WHERE, substr()), or raise the cap: `kappa query --max-bytes <n>`, `kappa serve --max-result-bytes <n>`, or maxBytes in an HTTP request",
+  memory: "select smaller values (substr(), length()) or fewer rows, or raise the cap: `kappa query --query-memory <bytes>`, `kappa serve --query-memory <bytes>`",
+  rows: "add a LIMIT or a WHERE, ask for the first rows with `kappa query --limit <n>` (limit over HTTP; the answer then says truncated), or raise the cap: `kappa query --max-rows <n>`, `kappa serve --max-result-rows <n>`",
+};
+
 /** How a failure reported by a query process reads to the caller. */
-export function queryError(e: { message: string; code?: string; refused?: boolean }, caps: { maxBytes: number; memoryBytes: number }): Error {
+export function queryError(e: { message: string; code?: string; refused?: boolean }, caps: { maxBytes: number; maxRows: number; memoryBytes: number }): Error {
   if (e.code === "KAPPA_RESULT_TOO_LARGE") return new ResultTooLargeError(caps.maxBytes);
+  if (e.code === "KAPPA_TOO_MANY_ROWS") return new ResultTooLargeError(caps.maxRows, "rows");
   if (e.code === "SQLITE_NOMEM" || e.code === "SQLITE_TOOBIG") return new ResultTooLargeError(caps.memoryBytes, "memory");
   if (e.refused || e.code === "SQLITE_READONLY" || /not authorized/.test(e.message)) {
     return new InputError(`query refused: ${e.message}`, { hint: "queries are read-only: one SELECT, WITH, VALUES or EXPLAIN; no extensions, ATTACH or PRAGMA settings", code: "QUERY_REFUSED" });

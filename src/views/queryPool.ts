@@ -26,8 +26,10 @@ export interface QueryJob {
   seqSchemas?: string[];
   sql: string;
   params: Record<string, unknown>;
-  /** Rows beyond this are cut (`truncated: true`). */
-  limit: number;
+  /** The caller asked for at most this many rows: more are cut (`truncated: true`). */
+  limit?: number;
+  /** The cap on rows: an answer with more (and no smaller `limit`) is refused with RESULT_TOO_LARGE. */
+  maxRows?: number;
   /** An answer larger than this (bytes, roughly as JSON) is refused with RESULT_TOO_LARGE. */
   maxBytes: number;
   /** When the query must be done (ms since the epoch), time in the queue included. */
@@ -77,6 +79,14 @@ const SCRIPT = fileURLToPath(new URL("./queryProcess.mjs", import.meta.url));
  * (the signal follows the spawning thread, so a pool belongs on the main thread).
  */
 const SETPRIV = process.platform === "linux" && existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : undefined;
+/**
+ * SQLite's own heap limit is not enforced in better-sqlite3's build (SQLITE_DEFAULT_MEMSTATUS=0), so the kernel
+ * caps each query process's data memory (RLIMIT_DATA) instead: an allocation past it fails, SQLite answers
+ * SQLITE_NOMEM, and a query that needs too much gets RESULT_TOO_LARGE rather than the machine's memory.
+ */
+const PRLIMIT = process.platform === "linux" && existsSync("/usr/bin/prlimit") ? "/usr/bin/prlimit" : undefined;
+/** What node itself uses beside SQLite and the JavaScript heap (about 80 MB measured when idle), with room. */
+const NODE_BASE_BYTES = 256 << 20;
 
 /**
  * Runs read-only queries in child processes. SQLite's step cannot be interrupted from JavaScript
@@ -112,6 +122,8 @@ export class QueryPool {
       p.timer = setTimeout(() => this.#expire(p), Math.max(0, job.deadline - Date.now()));
       this.#queue.push(p);
       this.#pump();
+      // Started at once: no time in the queue, even if the clock ticked in between (the timeout message says so).
+      if (p.startedAt !== undefined) p.startedAt = p.queuedAt;
     });
   }
 
@@ -129,11 +141,11 @@ export class QueryPool {
   }
 
   #spawn(slot: Slot): ChildProcess {
-    const heapMb = Math.max(128, Math.ceil((this.#memoryBytes * 3) / (1 << 20)));
-    const args = [`--max-old-space-size=${heapMb}`, SCRIPT, String(this.#memoryBytes)];
-    const child = SETPRIV
-      ? spawn(SETPRIV, ["--pdeathsig", "KILL", process.execPath, ...args], { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" })
-      : spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" });
+    const heapMb = Math.max(256, Math.ceil(this.#memoryBytes / (1 << 20)));
+    const node = [process.execPath, `--max-old-space-size=${heapMb}`, SCRIPT, String(this.#memoryBytes)];
+    const limited = PRLIMIT ? [PRLIMIT, `--data=${this.#memoryBytes + heapMb * (1 << 20) + NODE_BASE_BYTES}`, ...node] : node;
+    const argv = SETPRIV ? [SETPRIV, "--pdeathsig", "KILL", ...limited] : limited;
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" });
     child.unref();
     child.channel?.unref();
     child.on("message", (msg: { id: number; ok: boolean; retire?: boolean; result?: QueryResult; error?: { message: string; code?: string; refused?: boolean } }) => {
@@ -142,7 +154,7 @@ export class QueryPool {
       if (msg.retire && slot.child === child) slot.child = undefined; // it leaves after this answer; the next query gets a fresh one
       this.#finish(slot);
       if (msg.ok) p.resolve(msg.result!);
-      else p.reject(queryError(msg.error!, { maxBytes: p.maxBytes, memoryBytes: this.#memoryBytes }));
+      else p.reject(queryError(msg.error!, { maxBytes: p.maxBytes, maxRows: p.maxRows ?? 0, memoryBytes: this.#memoryBytes }));
     });
     let spawnError: Error | undefined;
     child.on("error", (err) => (spawnError = err));
@@ -164,7 +176,7 @@ export class QueryPool {
     slot.job = p;
     p.startedAt = Date.now();
     slot.child ??= this.#spawn(slot);
-    slot.child.send({ id: p.id, path: p.path, attach: p.attach, seqSchemas: p.seqSchemas, sql: p.sql, params: p.params, limit: p.limit, maxBytes: p.maxBytes });
+    slot.child.send({ id: p.id, path: p.path, attach: p.attach, seqSchemas: p.seqSchemas, sql: p.sql, params: p.params, limit: p.limit, maxRows: p.maxRows, maxBytes: p.maxBytes });
   }
 
   #finish(slot: Slot): void {

@@ -25,6 +25,9 @@ function openView(path) {
   // schema, trusted_schema=OFF keeps functions with side effects out of views and triggers.
   db.pragma("query_only = ON");
   db.pragma("trusted_schema = OFF");
+  // Sorts, DISTINCT and GROUP BY spill to temp files by default: a runaway ORDER BY would write to disk until
+  // its timeout. In memory they count against the heap cap and fail with RESULT_TOO_LARGE instead.
+  db.pragma("temp_store = MEMORY");
   return db;
 }
 
@@ -100,6 +103,10 @@ function tooLarge(maxBytes) {
   return Object.assign(new Error(`the result passed ${maxBytes} bytes`), { code: "KAPPA_RESULT_TOO_LARGE" });
 }
 
+function tooManyRows(maxRows) {
+  return Object.assign(new Error(`the result has more than ${maxRows} rows`), { code: "KAPPA_TOO_MANY_ROWS" });
+}
+
 function run(req) {
   // With attached files the handle is this query's own; a single file's handle is kept for the next query.
   const attached = req.attach !== undefined && Object.keys(req.attach).length > 0;
@@ -127,10 +134,12 @@ function run(req) {
       let truncated = false;
       let bytes = 0;
       for (const row of stmt.iterate(req.params ?? {})) {
-        if (rows.length >= req.limit) {
+        // limit is the caller's own cut (the first rows, flagged); maxRows is the server's cap, an error.
+        if (req.limit !== undefined && rows.length >= req.limit) {
           truncated = true;
           break;
         }
+        if (req.maxRows !== undefined && rows.length >= req.maxRows) throw tooManyRows(req.maxRows);
         const out = {};
         for (const k of columns) {
           const v = toJson(row[k]);

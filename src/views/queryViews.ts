@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { InputError, KappaError, NotFoundError } from "../errors.js";
 import { takeLease } from "./leases.js";
 import { parseVersion, validateProcessorName, type DataDir } from "./paths.js";
-import { DEFAULT_MAX_BYTES, targetVersion, type RecordSource } from "./query.js";
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, targetVersion, type RecordSource } from "./query.js";
 import type { QueryPool, QueryResult } from "./queryPool.js";
 import { assertReadOnlySql } from "./readOnly.js";
 import { waitForSeq } from "./seqWait.js";
@@ -24,6 +24,7 @@ export interface ViewsQueryRequest {
   timeoutMs?: number;
   arrivedAt?: number;
   limit?: number;
+  maxRows?: number;
   maxBytes?: number;
 }
 
@@ -95,7 +96,8 @@ export async function queryViews(dataDir: DataDir, records: RecordSource, pool: 
         seqSchemas: picked.map((p) => p.processor),
         sql: req.sql,
         params: req.params ?? {},
-        limit: req.limit ?? 10_000,
+        ...(req.limit !== undefined ? { limit: req.limit } : {}),
+        maxRows: req.maxRows ?? DEFAULT_MAX_ROWS,
         maxBytes: req.maxBytes ?? DEFAULT_MAX_BYTES,
         deadline,
         timeoutMs,

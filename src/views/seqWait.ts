@@ -5,11 +5,18 @@ import { KappaError } from "../errors.js";
 const FASTEST_MS = 2;
 const SLOWEST_MS = 25;
 
+/** What a wait cost: SQLite handles opened and checkpoint reads made. */
+export interface SeqWaitStats {
+  opens: number;
+  polls: number;
+}
+
 /**
  * Waits until the view file at `path` has applied `seq` (read-your-writes). One read-only handle and one
  * prepared statement for the whole wait — each poll is a single-row read, not a new SQLite connection.
  */
-export async function waitForSeq(path: string, seq: number, deadline: number): Promise<void> {
+export async function waitForSeq(path: string, seq: number, deadline: number): Promise<SeqWaitStats> {
+  const stats: SeqWaitStats = { opens: 0, polls: 0 };
   let db: Db | undefined;
   let stmt: Statement | undefined;
   let at: number | null = null;
@@ -19,10 +26,12 @@ export async function waitForSeq(path: string, seq: number, deadline: number): P
       try {
         if (!db) {
           db = new Database(path, { readonly: true, fileMustExist: true });
+          stats.opens++;
           stmt = db.prepare("SELECT seq FROM kappa_checkpoint WHERE id = 1").pluck();
         }
+        stats.polls++;
         at = Number(stmt!.get() ?? 0);
-        if (at >= seq) return;
+        if (at >= seq) return stats;
       } catch {
         // Not there or not migrated yet: open again on the next poll.
         db?.close();

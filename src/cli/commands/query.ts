@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
-import { DEFAULT_MAX_BYTES, QueryPool, queryView, parseVersion, parseViewList, type QueryAnswer } from "../../views/index.js";
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, QueryPool, queryView, parseVersion, parseViewList, type QueryAnswer } from "../../views/index.js";
 import { runViewsQuery } from "./queryViews.js";
 import { runRemoteQuery } from "./queryRemote.js";
 import { positiveInt } from "../flags.js";
@@ -14,7 +14,8 @@ interface QueryFlags {
   param: string[];
   minSeq?: string;
   timeout: string;
-  limit: string;
+  limit?: string;
+  maxRows: string;
   maxBytes: string;
   queryMemory?: string;
   format?: string;
@@ -44,6 +45,15 @@ export function parseParams(list: string[]): Record<string, unknown> {
   return out;
 }
 
+/** `--limit` (the first rows, the rest cut with a note) and `--max-rows` (more rows is an error), checked together. */
+export function rowCaps(flags: { limit?: string; maxRows: string }): { limit?: number; maxRows: number } {
+  const maxRows = positiveInt("--max-rows", flags.maxRows);
+  if (flags.limit === undefined) return { maxRows };
+  const limit = positiveInt("--limit", flags.limit);
+  if (limit > maxRows) throw new InputError(`--limit ${limit} is above the row cap --max-rows ${maxRows}`, { hint: `raise the cap too: --limit ${limit} --max-rows ${limit}` });
+  return { limit, maxRows };
+}
+
 /** Renders an answer in one of the output formats. */
 export function renderAnswer(a: Pick<QueryAnswer, "rows" | "columns">, format: string): string {
   switch (format) {
@@ -71,7 +81,8 @@ export function registerQuery(program: Command): void {
     .option("--param <name=value>", "bind a parameter (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--min-seq <seq>", "wait until the view has applied this sequence (read-your-writes)")
     .option("--timeout <seconds>", "stop the query (and the --min-seq wait) after this long", "5")
-    .option("--limit <rows>", "return at most this many rows (more are cut, with a note)", "10000")
+    .option("--limit <rows>", "return the first this many rows (the rest are cut, with a note)")
+    .option("--max-rows <rows>", "refuse answers with more rows than this (RESULT_TOO_LARGE), unless --limit cuts them first", String(DEFAULT_MAX_ROWS))
     .option("--max-bytes <n>", "refuse answers larger than this many bytes (RESULT_TOO_LARGE)", String(DEFAULT_MAX_BYTES))
     .option("--query-memory <bytes>", "SQLite memory cap of the query process (default: 256 MiB or 4x --max-bytes)")
     .option("--format <format>", "table, json, ndjson or csv", undefined)
@@ -101,9 +112,8 @@ export function registerQuery(program: Command): void {
       const pool = new QueryPool({ size: 1, memoryBytes, warm: true });
       try {
         const timeoutMs = Math.round(Number(flags.timeout) * 1000);
-        const limit = Number(flags.limit);
         if (!(timeoutMs > 0)) throw new InputError(`--timeout ${flags.timeout} is not a positive number of seconds`);
-        if (!Number.isInteger(limit) || limit < 1) throw new InputError(`--limit ${flags.limit} is not a positive integer`);
+        const rows = rowCaps(flags);
         const minSeq = flags.minSeq === undefined ? undefined : Number(flags.minSeq);
         if (minSeq !== undefined && !(Number.isInteger(minSeq) && minSeq >= 0)) throw new InputError(`--min-seq ${flags.minSeq} is not a sequence number`);
         if (flags.asOf !== undefined && flags.version) throw new InputError("--as-of and --version cannot be combined", { hint: "--as-of picks the frozen version itself; `kappa status` shows every version" });
@@ -119,7 +129,7 @@ export function registerQuery(program: Command): void {
           timeoutMs,
           // Building a frozen version for --as-of is not the query: its time does not count.
           arrivedAt: asOf?.built ? Date.now() : started,
-          limit,
+          ...rows,
           maxBytes,
         });
         if (ctx.json && !flags.format) {
@@ -129,8 +139,8 @@ export function registerQuery(program: Command): void {
         }
         const frozen = asOf ? ` (frozen, as of ${flags.asOf}${asOf.built ? "; built now" : ""})` : "";
         if (!ctx.json && (flags.format ?? "table") === "table") {
-          process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${processor} v${a.version}${frozen} at seq ${a.seq}${a.truncated ? ` (cut at --limit ${limit}; raise it to see more)` : ""}${fallback ? " (NATS unreachable: used the local catalog copy)" : ""}\n`);
-        } else if (a.truncated) process.stderr.write(`note: rows cut at --limit ${limit} (raise --limit to see more)\n`);
+          process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${processor} v${a.version}${frozen} at seq ${a.seq}${a.truncated ? ` (cut at --limit ${rows.limit}; raise it to see more)` : ""}${fallback ? " (NATS unreachable: used the local catalog copy)" : ""}\n`);
+        } else if (a.truncated) process.stderr.write(`note: rows cut at --limit ${rows.limit} (raise --limit to see more)\n`);
         else if (asOf && !ctx.json) process.stderr.write(`answered by ${processor} v${a.version}${frozen} at seq ${a.seq}\n`);
       } finally {
         await pool.close();

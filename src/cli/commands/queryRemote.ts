@@ -2,6 +2,7 @@ import { InputError } from "../../errors.js";
 import { parseVersion, remoteQuery, type RemoteAnswer } from "../../views/index.js";
 import type { CliContext } from "../context.js";
 import { printJson } from "../output.js";
+import { rowCaps } from "./query.js";
 
 /** The flags of `kappa query` that a remote query uses. */
 export interface RemoteQueryFlags {
@@ -9,7 +10,8 @@ export interface RemoteQueryFlags {
   minSeq?: string;
   maxStaleness?: string;
   timeout: string;
-  limit: string;
+  limit?: string;
+  maxRows: string;
   format?: string;
 }
 
@@ -24,7 +26,7 @@ function wholeNumber(flag: string, v: string | undefined): number | undefined {
 export async function runRemoteQuery(ctx: CliContext, processor: string, sql: string, params: Record<string, unknown>, flags: RemoteQueryFlags, render: (a: RemoteAnswer, format: string) => string): Promise<void> {
   const timeoutMs = Math.round(Number(flags.timeout) * 1000);
   if (!(timeoutMs > 0)) throw new InputError(`--timeout ${flags.timeout} is not a positive number of seconds`);
-  const limit = wholeNumber("--limit", flags.limit)!;
+  const rows = rowCaps(flags);
   const minSeq = wholeNumber("--min-seq", flags.minSeq);
   const maxStaleness = wholeNumber("--max-staleness", flags.maxStaleness);
   try {
@@ -36,7 +38,7 @@ export async function runRemoteQuery(ctx: CliContext, processor: string, sql: st
       ...(minSeq !== undefined ? { minSeq } : {}),
       ...(maxStaleness !== undefined ? { maxStaleness } : {}),
       timeoutMs,
-      limit,
+      ...rows,
     });
     if (ctx.json && !flags.format) {
       printJson({ processor: a.processor, version: a.version, seq: a.seq, worker: a.worker, rows: a.rows, ...(a.truncated ? { truncated: true } : {}) });
@@ -44,7 +46,7 @@ export async function runRemoteQuery(ctx: CliContext, processor: string, sql: st
       console.log(render(a, flags.format ?? "table"));
     }
     if (!ctx.json && (flags.format ?? "table") === "table") {
-      process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${processor} v${a.version} at seq ${a.seq}, answered by ${a.worker}${a.truncated ? ` (cut at --limit ${limit})` : ""}\n`);
+      process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${processor} v${a.version} at seq ${a.seq}, answered by ${a.worker}${a.truncated ? ` (cut at --limit ${rows.limit})` : ""}\n`);
     }
   } finally {
     await ctx.close();

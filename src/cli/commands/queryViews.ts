@@ -4,14 +4,15 @@ import type { CliContext } from "../context.js";
 import { positiveInt } from "../flags.js";
 import { printJson } from "../output.js";
 import { recordSource } from "../records.js";
-import { parseParams, renderAnswer } from "./query.js";
+import { parseParams, renderAnswer, rowCaps } from "./query.js";
 
 /** The flags of `kappa query` that a cross-view query uses. */
 export interface ViewsQueryFlags {
   param: string[];
   minSeq?: string;
   timeout: string;
-  limit: string;
+  limit?: string;
+  maxRows: string;
   maxBytes: string;
   queryMemory?: string;
   format?: string;
@@ -25,7 +26,7 @@ export async function runViewsQuery(ctx: CliContext, views: ViewRef[], sql: stri
   try {
     const timeoutMs = Math.round(Number(flags.timeout) * 1000);
     if (!(timeoutMs > 0)) throw new InputError(`--timeout ${flags.timeout} is not a positive number of seconds`);
-    const limit = positiveInt("--limit", flags.limit);
+    const rows = rowCaps(flags);
     const minSeq = flags.minSeq === undefined ? undefined : Number(flags.minSeq);
     if (minSeq !== undefined && !(Number.isInteger(minSeq) && minSeq >= 0)) throw new InputError(`--min-seq ${flags.minSeq} is not a sequence number`);
     let fallback: string | undefined;
@@ -36,15 +37,15 @@ export async function runViewsQuery(ctx: CliContext, views: ViewRef[], sql: stri
       ...(minSeq !== undefined ? { minSeq } : {}),
       timeoutMs,
       arrivedAt: started,
-      limit,
+      ...rows,
       maxBytes,
     });
     if (ctx.json && !flags.format) printJson({ views: a.views, rows: a.rows, ...(a.truncated ? { truncated: true } : {}) });
     else console.log(renderAnswer(a, flags.format ?? "table"));
     if (!ctx.json && (flags.format ?? "table") === "table") {
       const from = a.views.map((v) => `${v.processor} v${v.version} at seq ${v.seq}`).join(", ");
-      process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${from}${a.truncated ? ` (cut at --limit ${limit}; raise it to see more)` : ""}${fallback ? " (NATS unreachable: used the local catalog copy)" : ""}\n`);
-    } else if (a.truncated) process.stderr.write(`note: rows cut at --limit ${limit} (raise --limit to see more)\n`);
+      process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${from}${a.truncated ? ` (cut at --limit ${rows.limit}; raise it to see more)` : ""}${fallback ? " (NATS unreachable: used the local catalog copy)" : ""}\n`);
+    } else if (a.truncated) process.stderr.write(`note: rows cut at --limit ${rows.limit} (raise --limit to see more)\n`);
   } finally {
     await pool.close();
     await ctx.close();

@@ -7,6 +7,9 @@ import { bodyOf } from "./errors.js";
 import { queryStringParams } from "./params.js";
 import type { SseStream } from "./sse.js";
 
+/** A change stream's named-query re-run sends at most this many rows (cut, `truncated: true`): each commit may send them all again. */
+const STREAM_ROWS = 10_000;
+
 /** What a change feed reports: the live version moved (`live`) or committed a batch (`commit`). */
 export type ChangeEvent = { kind: "live"; version: number | null; previous: number | null; seq: number | null } | { kind: "commit"; version: number; seq: number };
 
@@ -84,7 +87,7 @@ function resultFollower(stream: SseStream, deps: ServerDeps, processor: string, 
       do {
         again = false;
         try {
-          const a = await queryView(deps.ctx.dataDir, deps.catalog.records, deps.pool, { processor, sql: name, params, timeoutMs: deps.limits.defaultTimeoutMs, limit: deps.limits.defaultLimit, maxBytes: deps.limits.maxBytes });
+          const a = await queryView(deps.ctx.dataDir, deps.catalog.records, deps.pool, { processor, sql: name, params, timeoutMs: deps.limits.defaultTimeoutMs, limit: Math.min(STREAM_ROWS, deps.limits.maxRows), maxRows: deps.limits.maxRows, maxBytes: deps.limits.maxBytes });
           const key = JSON.stringify([a.rows, a.truncated]);
           if (key !== last) {
             last = key;

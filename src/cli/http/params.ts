@@ -5,15 +5,18 @@ import { parseVersion } from "../../views/index.js";
 export interface QueryControls {
   version?: number;
   minSeq?: number;
-  limit: number;
+  /** The first this many rows, the rest cut (`truncated: true`); absent: no cut, the row cap applies. */
+  limit?: number;
+  /** The server's cap on rows: more (and no smaller limit) is RESULT_TOO_LARGE. */
+  maxRows: number;
   timeoutMs: number;
   maxBytes: number;
 }
 
 /** The ceilings a server puts on what a request may ask for. */
 export interface QueryLimits {
-  defaultLimit: number;
-  maxLimit: number;
+  /** The cap on one answer's rows (--max-result-rows); `limit` may ask for fewer. */
+  maxRows: number;
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
   /** The server's cap on one answer's bytes; requests may ask for less. */
@@ -43,11 +46,11 @@ export function queryStringParams(query: Record<string, unknown>, reserved: Set<
   return out;
 }
 
-function intIn(name: string, raw: unknown, min: number, max: number): number | undefined {
+function intIn(name: string, raw: unknown, min: number, max: number, flag?: string): number | undefined {
   if (raw === undefined || raw === null || raw === "") return undefined;
   const n = typeof raw === "string" ? Number(raw) : raw;
   if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
-    throw new InputError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`, { hint: `fix ${name} in the request` });
+    throw new InputError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`, { hint: `fix ${name} in the request${flag ? `; ${max} is this server's ceiling (an operator can raise \`kappa serve ${flag}\`)` : ""}` });
   }
   return n;
 }
@@ -56,12 +59,14 @@ function intIn(name: string, raw: unknown, min: number, max: number): number | u
 export function queryControls(src: Record<string, unknown>, limits: QueryLimits): QueryControls {
   const version = src.version === undefined || src.version === null || src.version === "" ? undefined : parseVersion(src.version as string | number);
   const minSeq = intIn("minSeq", src.minSeq, 0, Number.MAX_SAFE_INTEGER);
+  const limit = intIn("limit", src.limit, 1, limits.maxRows, "--max-result-rows");
   return {
     ...(version !== undefined ? { version } : {}),
     ...(minSeq !== undefined ? { minSeq } : {}),
-    limit: intIn("limit", src.limit, 1, limits.maxLimit) ?? limits.defaultLimit,
+    ...(limit !== undefined ? { limit } : {}),
+    maxRows: limits.maxRows,
     timeoutMs: intIn("timeoutMs", src.timeoutMs, 1, limits.maxTimeoutMs) ?? limits.defaultTimeoutMs,
-    maxBytes: intIn("maxBytes", src.maxBytes, 1, limits.maxBytes) ?? limits.maxBytes,
+    maxBytes: intIn("maxBytes", src.maxBytes, 1, limits.maxBytes, "--max-result-bytes") ?? limits.maxBytes,
   };
 }
 

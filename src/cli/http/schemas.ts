@@ -23,9 +23,9 @@ const ok = (description: string) => ({ 200: { type: "object", description, addit
 const CONTROLS = {
   version: { type: ["integer", "string"], description: "read this version instead of the live one (a number, or `v2`)" },
   minSeq: { type: "integer", minimum: 0, description: "wait until the version has applied this sequence (read-your-writes)" },
-  limit: { type: "integer", minimum: 1, description: "most rows to return (server ceiling: --max-limit)" },
+  limit: { type: "integer", minimum: 1, description: "return the first this many rows, the rest cut (`truncated: true`); without it, more rows than the server's cap (--max-result-rows) are refused with RESULT_TOO_LARGE" },
   timeoutMs: { type: "integer", minimum: 1, description: "give up after this long (server ceiling: --max-timeout)" },
-  maxBytes: { type: "integer", minimum: 1, description: "most bytes of rows to return (server ceiling)" },
+  maxBytes: { type: "integer", minimum: 1, description: "most bytes of rows to return (server ceiling: --max-result-bytes)" },
 } as const;
 
 /** How fastify's validator is set up for these schemas: no type coercion and nothing removed, so a wrong type is refused, not silently changed. */

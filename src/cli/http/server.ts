@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import Fastify from "fastify";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { KappaError, messageOf } from "../../errors.js";
-import { DEFAULT_MAX_BYTES, QueryPool } from "../../views/index.js";
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, QueryPool } from "../../views/index.js";
 import type { CliContext } from "../context.js";
 import { assertSafeBind, bearerAuth, isLoopback, loopbackHostCheck } from "./auth.js";
 import { registerChanges } from "./changes.js";
@@ -53,9 +53,8 @@ export interface HttpServerOptions {
   /** Ceiling and default for `timeoutMs` (defaults 60 s and 5 s). */
   maxTimeoutMs?: number;
   defaultTimeoutMs?: number;
-  /** Ceiling and default for `limit` (defaults 100,000 and 10,000 rows). */
-  maxLimit?: number;
-  defaultLimit?: number;
+  /** Cap on one answer's rows (default 100,000): more is RESULT_TOO_LARGE; `limit` may ask for fewer, cut. */
+  maxResultRows?: number;
   /** Change streams read the live checkpoint this often (default 25 ms). */
   pollMs?: number;
   /** The status stream looks for changes this often (default 500 ms). */
@@ -127,7 +126,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     checkpoints,
     pool,
     hub,
-    limits: { defaultLimit: opts.defaultLimit ?? 10_000, maxLimit: opts.maxLimit ?? 100_000, defaultTimeoutMs: opts.defaultTimeoutMs ?? 5000, maxTimeoutMs: opts.maxTimeoutMs ?? 60_000, maxBytes: maxResultBytes },
+    limits: { maxRows: opts.maxResultRows ?? DEFAULT_MAX_ROWS, defaultTimeoutMs: opts.defaultTimeoutMs ?? 5000, maxTimeoutMs: opts.maxTimeoutMs ?? 60_000, maxBytes: maxResultBytes },
     streams: { max: opts.maxEventStreams ?? 100, followQueries: new Semaphore(opts.maxFollowQueries ?? 2) },
     pollMs: opts.pollMs ?? 25,
     statusIntervalMs: opts.statusIntervalMs ?? 500,
