@@ -24,11 +24,19 @@ export function fenceSubject(out: OutputSpec): string {
   return `kappa_fence.${out.prefix}`;
 }
 
-const ensured = new Set<string>();
+/** Output streams known to exist, per connection (another connection may be another server or store). */
+const ensured = new WeakMap<NatsConnection, Set<string>>();
+
+/** Forgets that an output stream exists (it was found missing: a wiped or recreated store), so the next ensure creates it. */
+export function forgetOutputStream(nc: NatsConnection, out: OutputSpec): void {
+  ensured.get(nc)?.delete(out.stream);
+}
 
 /** Creates an output stream if missing: append-only like the main log. (What it already holds is read from its last message, not its duplicate window: see OutboxPublisher.) */
 export async function ensureOutputStream(nc: NatsConnection, out: OutputSpec): Promise<void> {
-  if (ensured.has(out.stream)) return;
+  let known = ensured.get(nc);
+  if (!known) ensured.set(nc, (known = new Set()));
+  if (known.has(out.stream)) return;
   const jsm = await jetstreamManager(nc);
   try {
     const info = await jsm.streams.info(out.stream);
@@ -50,5 +58,5 @@ export async function ensureOutputStream(nc: NatsConnection, out: OutputSpec): P
       num_replicas: out.log ? await replicasFor(nc, out.log) : 1,
     });
   }
-  ensured.add(out.stream);
+  known.add(out.stream);
 }

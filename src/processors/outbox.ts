@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { KappaError, messageOf } from "../errors.js";
 import { PipelinedPublisher, TIME_HEADER, isNotFound } from "../log/index.js";
-import { ensureOutputStream } from "./derived.js";
+import { ensureOutputStream, forgetOutputStream } from "./derived.js";
 import { isFenceRejection } from "./fence.js";
 
 /** Decides, before each publishing round, whether this replica may publish (it is the fenced writer); `headers` go on the round's first publish. */
@@ -144,7 +144,14 @@ export class OutboxPublisher {
   async #readMark(): Promise<OutputMark> {
     await ensureOutputStream(this.nc, this.output);
     const jsm = await jetstreamManager(this.nc);
-    const last = (await jsm.streams.info(this.output.stream)).state.last_seq;
+    let last: number;
+    try {
+      last = (await jsm.streams.info(this.output.stream)).state.last_seq;
+    } catch (err) {
+      // Gone since we made it (the store was wiped): the next round creates it again.
+      if (isNotFound(err)) forgetOutputStream(this.nc, this.output);
+      throw err;
+    }
     if (last === 0) return { seq: -1, idx: -1, streamLast: 0 };
     let m;
     try {
