@@ -48,7 +48,8 @@ export class StatsReporter {
       at: new Date(now).toISOString(),
       walBytes: r.walBytes,
       deadLetters: r.skipped,
-      outbox: r.outboxPending,
+      // Asked of the file now, in the same tick as the checkpoint: the publisher's count is from its last round.
+      outbox: r.outboxEmpty ? 0 : Math.max(1, r.outboxPending),
       batchMs: r.batchTimes.snapshot(),
       ...(r.lastTrouble ? { trouble: r.lastTrouble } : {}),
     };

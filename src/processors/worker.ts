@@ -277,15 +277,20 @@ export class Worker {
 
   /**
    * Whether an upstream version has caught up with its own input and published every emit. When it runs
-   * here, its runner says so now; otherwise its catalog state and the stats its worker last reported.
+   * here, its runner says so now; otherwise its catalog state and the stats its worker last reported,
+   * whose checkpoint must reach the upstream's input head as it is now: a report can be old (its worker
+   * stopped or died after saying "caught up"), and events that came after it are not in our input yet.
    */
   async #upstreamSettled(src: { processor: string; version: number }): Promise<boolean> {
     const local = this.runners.get(`${src.processor}/${src.version}`);
     if (local) return local.caughtUp && local.pending === 0 && local.outboxEmpty;
-    const state = this.#records.get(src.processor)?.versions[String(src.version)]?.state;
-    if (state !== "caught-up" && state !== "live") return false;
+    const up = this.#records.get(src.processor)?.versions[String(src.version)];
+    if (up?.state !== "caught-up" && up?.state !== "live") return false;
     const stats = await this.catalog.stats(src.processor, src.version).catch(() => null);
-    return stats !== null && stats.caughtUp && stats.pending === 0 && stats.outbox === 0;
+    if (stats === null || !stats.caughtUp || stats.outbox !== 0) return false;
+    const input = up.source ? outputOf(this.opts.spec.stream, up.source.processor, up.source.version) : this.opts.spec;
+    const head = (await this.jsm.streams.info(input.stream)).state.last_seq;
+    return stats.checkpoint >= Math.min(head, up.untilSeq ?? head);
   }
 
   async #restore(file: string, name: string, v: VersionRecord): Promise<number | null> {
