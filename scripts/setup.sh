@@ -38,18 +38,26 @@ recent_enough() {
   [ -n "$v" ] && [ "$(printf '%s\n%s\n' "$MIN" "$v" | sort -V | head -n1)" = "$MIN" ]
 }
 
+# An explicit KAPPA_NATS_SERVER is never replaced behind the user's back: too old (or missing) stops here.
+if [ -n "${KAPPA_NATS_SERVER:-}" ] && ! { [ -x "$KAPPA_NATS_SERVER" ] && recent_enough "$KAPPA_NATS_SERVER"; }; then
+  found=$(version_of "$KAPPA_NATS_SERVER" 2>/dev/null || true)
+  step "KAPPA_NATS_SERVER=$KAPPA_NATS_SERVER is not a nats-server $MIN or newer (found: ${found:-none}); unset it or point it at a newer one"
+  exit 1
+fi
+
+TOO_OLD=""
 find_nats() {
-  if [ -n "${KAPPA_NATS_SERVER:-}" ]; then
-    if [ -x "$KAPPA_NATS_SERVER" ] && recent_enough "$KAPPA_NATS_SERVER"; then echo "$KAPPA_NATS_SERVER"; return 0; fi
-    step "KAPPA_NATS_SERVER=$KAPPA_NATS_SERVER is not a nats-server $MIN or newer (found: $(version_of "$KAPPA_NATS_SERVER" 2>/dev/null || echo none)); unset it or point it at a newer one"
-    exit 1
-  fi
+  if [ -n "${KAPPA_NATS_SERVER:-}" ]; then echo "$KAPPA_NATS_SERVER"; return 0; fi
   local p
   for p in "$(command -v nats-server 2>/dev/null || true)" /usr/sbin/nats-server /usr/local/sbin/nats-server /usr/bin/nats-server /usr/local/bin/nats-server "$TOOLS/bin/nats-server"; do
     if [ -n "$p" ] && [ -x "$p" ] && recent_enough "$p"; then echo "$p"; return 0; fi
   done
   return 1
 }
+# The first too-old server found, named when nothing better can be had.
+for p in "$(command -v nats-server 2>/dev/null || true)" /usr/sbin/nats-server /usr/local/sbin/nats-server /usr/bin/nats-server /usr/local/bin/nats-server; do
+  if [ -z "$TOO_OLD" ] && [ -n "$p" ] && [ -x "$p" ] && ! recent_enough "$p"; then TOO_OLD="$p ($(version_of "$p" || true))"; fi
+done
 
 # Debian testing's package: a Go binary with no dependencies, so it runs on Debian 12 as it is.
 from_debian_testing() {
@@ -80,7 +88,7 @@ if ! NATS=$(find_nats); then
   if from_debian_testing || from_go; then
     NATS=$(find_nats)
   else
-    step "no nats-server $MIN or newer found, and none could be fetched (see $LOG)."
+    step "no nats-server $MIN or newer found${TOO_OLD:+ (only $TOO_OLD, too old)}, and none could be fetched (see $LOG)."
     step "get one: a release binary from github.com/nats-io/nats-server/releases, \`go install github.com/nats-io/nats-server/v2@v$TESTED\`, the nats container image, or your package manager; then put it on PATH or set KAPPA_NATS_SERVER"
     exit 1
   fi
