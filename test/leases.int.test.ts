@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { TestEnv, waitFor } from "./support/env.js";
 import { pidAlive } from "./support/dev.js";
 import { referenceTotals } from "./support/reference.js";
-import { deployModule } from "../src/processors/index.js";
+import { deployModule, verifyVersion, diffVersions } from "../src/processors/index.js";
 import { promote, retire, takeLease, deleteUnread } from "../src/views/index.js";
 
 const V1 = resolve("examples/orders/orders_by_user.ts");
@@ -103,5 +103,32 @@ describe("reader leases and retired files", () => {
     } finally {
       if (query.exitCode === null && query.signalCode === null) query.kill("SIGKILL");
     }
+  });
+
+  it("kappa verify holds a reader lease while the view is open, so a retire waits for it; verify and diff let go after", async () => {
+    await using env = await TestEnv.start();
+    await env.appendOrders(20_000, 77);
+    await env.startWorker();
+    await deployModule(env.nc, env.spec, V1);
+    await env.waitForRecord(NAME, (r) => r.versions["1"]?.state === "live");
+    await waitFor(async () => (await (await env.catalog()).stats(NAME, 1))?.checkpoint === 20_000, 30_000, "v1 at the head");
+    const dir = env.dataDir.viewsOf(NAME);
+    // Probes that delete nothing but the lease file: false whenever a reader holds the lease.
+    const heldWhile = async <T>(work: Promise<T>): Promise<{ held: boolean; result: T }> => {
+      let done = false;
+      let held = false;
+      const watched = work.finally(() => (done = true));
+      while (!done) {
+        if (!deleteUnread(dir, 1, [])) held = true;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      return { held, result: await watched };
+    };
+    const verify = await heldWhile(verifyVersion(env.nc, env.spec, env.dataDir, NAME, 1));
+    expect(verify.result.ok).toBe(true);
+    expect(verify.held).toBe(true);
+    // diff of aligned versions does its work in one synchronous step, so only its letting go is observable here.
+    expect((await diffVersions(env.dataDir, NAME, 1, 1)).tables.every((t) => t.equal)).toBe(true);
+    expect(deleteUnread(dir, 1, [])).toBe(true); // both let go
   });
 });

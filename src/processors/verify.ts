@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { KappaError } from "../errors.js";
 import type { StreamSpec } from "../log/index.js";
-import { Catalog, compareDbs, digestDb, type DataDir, type TableComparison } from "../views/index.js";
+import { Catalog, compareDbs, digestDb, takeLease, type DataDir, type TableComparison } from "../views/index.js";
 import { CodeStore } from "./codeStore.js";
 import { loadProcessor } from "./load.js";
 import { buildShadow } from "./shadow.js";
@@ -34,10 +34,13 @@ export async function verifyVersion(nc: NatsConnection, spec: StreamSpec, dataDi
   const record = rec.versions[String(v)];
   if (!record) throw new KappaError("NOT_FOUND", `${processor} has no version ${v}`, { hint: `see \`kappa status ${processor}\`` });
   const def = await loadProcessor(await (await CodeStore.open(nc, spec.stream, dataDir)).get(record.codeHash, record.codeKind));
+  // A reader lease for as long as the view is open, as queries take: a retire meanwhile waits for us.
+  const release = takeLease(dataDir.viewsOf(processor), v);
   let view;
   try {
     view = new Database(dataDir.viewFile(processor, v), { readonly: true, fileMustExist: true });
   } catch (err) {
+    release();
     throw new KappaError("VIEW_MISSING", `view file of ${processor} v${v} is not in ${dataDir.root}`, { hint: "run verify where the worker keeps its files (--data-dir)", cause: err });
   }
   try {
@@ -56,6 +59,7 @@ export async function verifyVersion(nc: NatsConnection, spec: StreamSpec, dataDi
   } finally {
     if (view.inTransaction) view.exec("COMMIT");
     view.close();
+    release();
   }
 }
 
@@ -79,8 +83,22 @@ export async function diffVersions(dataDir: DataDir, processor: string, va: numb
       throw new KappaError("VIEW_MISSING", `view file of ${processor} v${v} is not in ${dataDir.root}`, { hint: "run diff where the worker keeps its files (--data-dir)", cause: err });
     }
   };
-  const a = open(va);
-  const b = open(vb);
+  // Reader leases on both before either file is opened, held until both are closed (see views/leases.ts).
+  const releases = [takeLease(dataDir.viewsOf(processor), va), takeLease(dataDir.viewsOf(processor), vb)];
+  let a: Database.Database;
+  let b: Database.Database;
+  try {
+    a = open(va);
+    try {
+      b = open(vb);
+    } catch (err) {
+      a.close();
+      throw err;
+    }
+  } catch (err) {
+    for (const r of releases) r();
+    throw err;
+  }
   const seqOf = (db: Database.Database) => Number(db.prepare("SELECT seq FROM kappa_checkpoint WHERE id = 1").pluck().get());
   const deadline = Date.now() + timeoutMs;
   try {
@@ -105,5 +123,6 @@ export async function diffVersions(dataDir: DataDir, processor: string, va: numb
   } finally {
     a.close();
     b.close();
+    for (const r of releases) r();
   }
 }
