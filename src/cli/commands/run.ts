@@ -101,14 +101,19 @@ export function devBanner(httpUrl: string | undefined, dataDir: string): string 
   ].join("\n") + "\n";
 }
 
-export function registerRun(program: Command): void {
-  withBatchFlags(program.command("run"))
-    .description("the worker: keeps every non-retired version of every processor (or of --processors) up to date")
+/** Adds the flags of one worker among several (id, placement, lease, snapshots). */
+function withPlacementFlags(cmd: Command): Command {
+  return cmd
     .option("--worker-id <id>", "this worker's name among several (default: host name and data dir)")
     .option("--processors <a,b>", "hold only these processors (default: all)")
     .option("--snapshot-every <seconds>", "snapshot every version this worker writes this often (default: only on `kappa snapshot`)")
     .option("--snapshot-keep <n>", "snapshots kept per version; older ones are deleted", "3")
-    .option("--lease-ttl <seconds>", "writer lease time to live: another worker takes over about this long after a writer stops", String(DEFAULT_LEASE_TTL_MS / 1000))
+    .option("--lease-ttl <seconds>", "writer lease time to live: another worker takes over about this long after a writer stops", String(DEFAULT_LEASE_TTL_MS / 1000));
+}
+
+export function registerRun(program: Command): void {
+  withPlacementFlags(withBatchFlags(program.command("run")))
+    .description("the worker: keeps every non-retired version of every processor (or of --processors) up to date")
     .action(async (o: BatchFlags & PlacementFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const log = logLine(ctx);
@@ -131,15 +136,16 @@ export function registerRun(program: Command): void {
       await Promise.all([nc.close(), bulkNc.close()]);
     });
 
-  withQueryCapFlags(withBatchFlags(program.command("dev")))
+  withPlacementFlags(withQueryCapFlags(withBatchFlags(program.command("dev"))))
     .description("zero-config: an embedded nats-server (JetStream under <data-dir>/nats), the worker and the query server in one process")
     .option("--port <port>", "HTTP port of the query server on 127.0.0.1 (0 picks a free one)", "7070")
     .option("--no-serve", "do not start the query server")
     .option("--cluster <n>", "start a JetStream cluster of n servers on loopback instead of one (stores under <data-dir>/nats-cluster)")
-    .action(async (o: { port: string; serve: boolean; cluster?: string } & BatchFlags & QueryCapFlags, cmd: Command) => {
+    .action(async (o: { port: string; serve: boolean; cluster?: string } & BatchFlags & QueryCapFlags & PlacementFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const log = logLine(ctx);
       const limits = batchLimits(o);
+      const place = placement(o);
       const members = parseClusterSize(o.cluster);
       const handlerTimeoutMs = handlerTimeout(o);
       mkdirSync(ctx.dataDir.root, { recursive: true });
@@ -162,7 +168,7 @@ export function registerRun(program: Command): void {
       try {
         writeFileSync(ctx.dataDir.natsUrlFile, server.url + "\n");
         bulkNc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev-bulk" });
-        worker = await Worker.start({ nc, bulkNc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock, handlerTimeoutMs });
+        worker = await Worker.start({ nc, bulkNc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock, handlerTimeoutMs, ...place });
         if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log, ...queryCapOptions(o) });
         log(`kappa dev: NATS ${server.url} (pid ${server.pids.join(", ")}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
         if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, ...(http ? { statusPage: `${http.url}/`, openapi: `${http.url}/openapi.json` } : {}), dataDir: ctx.dataDir.root }) + "\n");
