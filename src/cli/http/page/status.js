@@ -34,7 +34,7 @@
   function rowsOf(p) {
     return p.versions.map((v) => {
       const k = p.name + "/" + v.version + "/";
-      const note = [v.trouble, v.source ? "source " + v.source : "", v.stale ? "worker not reporting" : ""].filter(Boolean).map(esc).join("; ");
+      const note = [v.trouble, v.source ? "source " + v.source : "", v.stale && v.state !== "failed" ? "worker not reporting" : ""].filter(Boolean).map(esc).join("; ");
       const writer = v.writer ? '<span class="writer" title="the worker that writes this version">' + esc(v.writer) + "</span>" : "";
       return '<tr class="' + (v.live ? "live" : "") + '" data-version="' + v.version + '">' +
         "<td>" + (v.live ? '<span class="star" title="live">★</span>' : "") + "</td>" +
