@@ -44,7 +44,7 @@ export interface QueryPoolOptions {
   size?: number;
   /** Queries that may wait for a free process (default 64); beyond that run() refuses with QUERY_BUSY. */
   maxQueue?: number;
-  /** SQLite's heap cap in each query process, bytes (default 256 MiB): a larger value or sort fails cleanly. */
+  /** Memory for SQLite in each query process, bytes (default 256 MiB); the kernel caps the process at this plus the JS heap and node's own (RLIMIT_DATA), so a larger value or sort fails cleanly. */
   memoryBytes?: number;
   /** Start the processes now rather than at the first query, so their start-up overlaps other work. */
   warm?: boolean;

@@ -5,10 +5,11 @@
 import { statSync } from "node:fs";
 import Database from "better-sqlite3";
 
-/** SQLite's heap cap for this process (bytes): a huge value or sort fails with SQLITE_NOMEM instead of exhausting memory. */
+/** The memory cap for SQLite (bytes). The pool's RLIMIT_DATA is what enforces it: this build compiles memory statistics out, so SQLite ignores hard_heap_limit. */
 const HEAP_LIMIT = Number(process.argv[2] ?? 64 * 1024 * 1024);
 
-// One in-memory handle sets SQLite's process-wide heap limits and reads them back after each query.
+// One in-memory handle sets SQLite's process-wide heap limits (advisory here, see above) and reads them back
+// after each query, so a statement that changed them retires the process.
 const probe = new Database(":memory:");
 probe.pragma(`hard_heap_limit = ${HEAP_LIMIT}`);
 const readLimits = [probe.prepare("PRAGMA hard_heap_limit").pluck(), probe.prepare("PRAGMA soft_heap_limit").pluck()];
