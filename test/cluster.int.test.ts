@@ -83,9 +83,16 @@ describe("a 3-server JetStream cluster on loopback", () => {
     await using env = await TestEnv.start({ cluster: 3 });
     const events = await env.appendOrders(20_000, 5);
     const workerLog: string[] = [];
-    await env.startWorker(env.dataDir, (l) => workerLog.push(l), { limits: { maxEvents: 200 } });
+    // Without --replicas, everything the worker and deploy create takes the stream's 3 replicas.
+    const bare = { ...env.spec, replicas: undefined };
+    await env.startWorker(env.dataDir, (l) => workerLog.push(l), { limits: { maxEvents: 200 }, spec: bare });
     // A handler that takes a while per event, so the replay lasts seconds and the kill lands inside it.
-    await deployModule(env.nc, env.spec, SLOW_ORDERS);
+    await deployModule(env.nc, bare, SLOW_ORDERS);
+    await waitFor(() => (readCheckpoint(env.dataDir.viewFile("orders_by_user", 1)) ?? 0) >= 1, 30_000, "the version to start");
+    const created: string[] = [];
+    for await (const si of env.jsm.streams.list()) created.push(`${si.config.name} R${si.config.num_replicas}`);
+    expect(created.length).toBeGreaterThanOrEqual(6); // log, catalog, code, leases, heartbeats, snapshots (and outputs when any)
+    expect(created.filter((c) => !c.endsWith(" R3"))).toEqual([]);
     const leader = await env.leaderOf();
     const pid = env.cluster.servers[leader]!.pid;
     const file = env.dataDir.viewFile("orders_by_user", 1);
@@ -105,10 +112,14 @@ describe("a 3-server JetStream cluster on loopback", () => {
     const file = join(env.dir, "orders.ndjson");
     writeFileSync(file, lines.join("\n") + "\n");
     const args = ["append", "--file", file, "--nats", env.nats.url, "--data-dir", env.dataDir.root];
-    const first = kappaAsync(args);
+    let firstDone = false;
+    const first = kappaAsync(args).finally(() => (firstDone = true));
     await waitFor(async () => (await env.jsm.streams.info(env.spec.stream)).state.messages > 0, 30_000, "the append to store its first events");
     const leader = await env.leaderOf();
+    const pid = env.cluster.servers[leader]!.pid;
+    expect(firstDone).toBe(false); // the kill lands while the append runs
     await env.cluster.kill(leader);
+    expect(() => process.kill(pid, 0)).toThrow();
     let run = await first;
     // A run that lost acks in the failover fails with a reason; running it again stores only what is missing.
     for (let attempt = 0; run.code !== 0 && attempt < 3; attempt++) {
@@ -122,6 +133,7 @@ describe("a 3-server JetStream cluster on loopback", () => {
       const e = JSON.parse(l) as { id: string; data: unknown };
       return `${e.id} ${JSON.stringify(e.data)}`;
     });
-    expect(sha([...stored].sort())).toBe(sha([...expected].sort()));
+    // In file order too: each batch is stored whole or not at all, the next only after the previous one's commit.
+    expect(sha(stored)).toBe(sha(expected));
   }, 180_000);
 });

@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Kvm, type KV } from "@nats-io/kv";
 import { KappaError, messageOf } from "../errors.js";
+import { replicasFor } from "../log/index.js";
 
 /** The lease bucket's name for a stream. */
 export function leaseBucket(stream: string): string {
@@ -41,10 +42,10 @@ export class LeaseTable {
 
   private constructor(private readonly kv: KV, readonly worker: string, readonly ttlMs: number) {}
 
-  /** Opens (creating if needed) the lease bucket; the TTL of an existing bucket wins over `ttlMs`. */
+  /** Opens (creating if needed, with `replicas` or the stream's own) the lease bucket; the TTL of an existing bucket wins over `ttlMs`. */
   static async open(nc: NatsConnection, stream: string, worker: string, ttlMs = DEFAULT_LEASE_TTL_MS, replicas?: number): Promise<LeaseTable> {
     try {
-      const kv = await new Kvm(nc).create(leaseBucket(stream), { history: 1, ttl: ttlMs, ...(replicas ? { replicas } : {}) });
+      const kv = await new Kvm(nc).create(leaseBucket(stream), { history: 1, ttl: ttlMs, replicas: await replicasFor(nc, stream, replicas) });
       const status = await kv.status();
       return new LeaseTable(kv, worker, status.ttl > 0 ? status.ttl : ttlMs);
     } catch (err) {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Kvm, type KV } from "@nats-io/kv";
 import { KappaError, messageOf } from "../errors.js";
+import { replicasFor } from "../log/index.js";
 
 /** The heartbeat bucket's name for a stream. */
 export function workersBucket(stream: string): string {
@@ -53,10 +54,10 @@ function keyOf(worker: string): string {
 export class WorkerRegistry {
   private constructor(readonly kv: KV) {}
 
-  /** Opens (creating if needed) the heartbeat bucket. */
+  /** Opens (creating if needed, with `replicas` or the stream's own) the heartbeat bucket. */
   static async open(nc: NatsConnection, stream: string, replicas?: number): Promise<WorkerRegistry> {
     try {
-      const kv = await new Kvm(nc).create(workersBucket(stream), { history: 1, ttl: 60 * 60 * 1000, ...(replicas ? { replicas } : {}) });
+      const kv = await new Kvm(nc).create(workersBucket(stream), { history: 1, ttl: 60 * 60 * 1000, replicas: await replicasFor(nc, stream, replicas) });
       return new WorkerRegistry(kv);
     } catch (err) {
       throw new KappaError("WORKERS_UNAVAILABLE", `cannot open the heartbeat bucket ${workersBucket(stream)}: ${messageOf(err)}`, {
