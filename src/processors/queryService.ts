@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Service, ServiceMsg } from "@nats-io/services";
 import { KappaError, messageOf } from "../errors.js";
 import {
@@ -51,6 +52,7 @@ function capped(req: RemoteQueryRequest): RemoteQueryRequest {
 export class QueryService {
   readonly #endpoints = new Set<string>();
   readonly #pool: QueryPool;
+  #jsm: JetStreamManager | undefined;
 
   private constructor(private readonly deps: QueryServiceDeps, private readonly service: Service) {
     this.#pool = new QueryPool({ size: deps.processes ?? 2 });
@@ -127,8 +129,12 @@ export class QueryService {
       const version = targetVersion(rec, req.version);
       const runner = this.deps.runners.get(`${processor}/${version}`);
       if (!runner) throw new KappaError("NOT_HELD", `${worker} does not run ${processor} v${version}`);
-      if (req.maxStaleness !== undefined && runner.pending > req.maxStaleness) {
-        throw new KappaError("STALE", `${worker} is ${runner.pending} events behind on ${processor} v${version} (more than --max-staleness ${req.maxStaleness})`);
+      if (req.maxStaleness !== undefined) {
+        // Behind the log's head as the stream reports it now, not as the last batch said.
+        this.#jsm ??= await jetstreamManager(this.deps.nc);
+        const head = (await this.#jsm.streams.info(runner.inputStream)).state.last_seq;
+        const lag = Math.max(0, Math.min(head, runner.record.untilSeq ?? head) - runner.checkpoint);
+        if (lag > req.maxStaleness) throw new KappaError("STALE", `${worker} is ${lag} events behind on ${processor} v${version} (more than --max-staleness ${req.maxStaleness})`);
       }
       const a = await queryView(this.deps.dataDir, async () => rec, this.#pool, { ...capped(req), processor, version });
       msg.respond(JSON.stringify({ ...a, worker } satisfies RemoteAnswer));
