@@ -29,7 +29,7 @@ const MAX_TIMEOUT_MS = 60_000;
 const within = (v: unknown, max: number): number | undefined => (typeof v === "number" && Number.isInteger(v) && v >= 1 ? Math.min(v, max) : undefined);
 
 /** Only the fields a query takes, each within the worker's ceilings: whoever can publish on NATS must not lift the caps (or move the deadline with arrivedAt). */
-function capped(req: RemoteQueryRequest): RemoteQueryRequest {
+export function capped(req: RemoteQueryRequest): RemoteQueryRequest {
   const limit = within(req.limit, DEFAULT_MAX_ROWS);
   return {
     sql: String(req.sql),
