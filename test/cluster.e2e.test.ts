@@ -29,6 +29,13 @@ describe("kappa dev --cluster 3", () => {
       const pids = dev.natsPids;
       expect(await dev.stop("SIGINT")).toBe(0);
       expect(pids.filter(pidAlive)).toEqual([]);
+      // Started again on the same data dir, the cluster comes back from its stores with the log it had.
+      await using again = await DevProcess.start(dir, ["--cluster", "3", "--no-serve"]);
+      const back = JSON.parse(kappa(["--data-dir", dir, "--json", "log", "info"]).stdout) as { messages: number; replicas: number };
+      expect(back).toMatchObject({ messages: 1, replicas: 3 });
+      const againPids = again.natsPids;
+      expect(await again.stop("SIGINT")).toBe(0);
+      expect(againPids.filter(pidAlive)).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

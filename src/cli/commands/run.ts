@@ -163,9 +163,11 @@ export function registerRun(program: Command): void {
       });
       let worker: Worker | undefined;
       let http: { url: string; close: () => Promise<void> } | undefined;
-      const nc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev" });
+      let nc: Awaited<ReturnType<typeof connectNats>> | undefined;
       let bulkNc: Awaited<ReturnType<typeof connectNats>> | undefined;
       try {
+        // Inside the try: a refused connection must still stop the servers and free the lock.
+        nc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev" });
         writeFileSync(ctx.dataDir.natsUrlFile, server.url + "\n");
         bulkNc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev-bulk" });
         worker = await Worker.start({ nc, bulkNc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock, handlerTimeoutMs, ...place });
@@ -178,7 +180,7 @@ export function registerRun(program: Command): void {
       } finally {
         await http?.close().catch(() => {});
         await worker?.close().catch(() => {});
-        await nc.close().catch(() => {});
+        await nc?.close().catch(() => {});
         await bulkNc?.close().catch(() => {});
         rmSync(ctx.dataDir.natsUrlFile, { force: true });
         await server.close();
