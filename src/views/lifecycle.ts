@@ -105,9 +105,11 @@ export async function promote(catalog: Catalog, name: string, version: number, o
 }
 
 /** Serving the past is sometimes what an incident needs, but never by accident. */
-function frozenRefusal(name: string, version: number, untilSeq: number): InputError {
+function frozenRefusal(name: string, version: number, untilSeq: number, via?: "promote"): InputError {
   return new InputError(`${name} v${version} is frozen at seq ${untilSeq}: live, it would serve the past and never follow the log`, {
-    hint: `query it with \`kappa query ${name} --version ${version}\`, or pass --force if serving the past is what you want`,
+    hint: via
+      ? `rollback does not put a frozen version live; \`kappa promote ${name} ${version} --force\` does if serving the past is what you want, or promote another version`
+      : `query it with \`kappa query ${name} --version ${version}\`, or pass --force if serving the past is what you want`,
     code: "FROZEN_VERSION",
   });
 }
@@ -144,6 +146,8 @@ export async function rollback(catalog: Catalog, name: string, opts: { expectedL
       const prev = cur.previousLive.pop()!;
       const v = cur.versions[String(prev)];
       if (v && !v.error && (v.state === "caught-up" || v.state === "building")) {
+        // A frozen version once forced live is not put back by a rollback, which takes no --force.
+        if (v.untilSeq !== undefined) throw frozenRefusal(name, prev, v.untilSeq, "promote");
         applyPromotion(cur, prev, "rollback");
         return cur;
       }
