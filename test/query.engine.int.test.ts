@@ -107,6 +107,9 @@ describe("the query pool's caps", () => {
     await expect(pool.run(job("SELECT randomblob(1e9) AS b"))).rejects.toMatchObject({ code: "RESULT_TOO_LARGE", message: "a value or the query's working memory needs more than the memory cap of 64 MiB per query" });
     await expect(pool.run(job("SELECT hex(randomblob(1000)) AS h", { maxBytes: 500 }))).rejects.toMatchObject({ code: "RESULT_TOO_LARGE", message: "the result is larger than the cap of 500 B per query" });
     expect((await pool.run(job("SELECT k FROM t", { limit: 1 }))).truncated).toBe(true);
+    // A blob counts as its base64 text, measured before it is converted.
+    await expect(pool.run(job("SELECT randomblob(3000) AS b", { maxBytes: 1000 }))).rejects.toMatchObject({ code: "RESULT_TOO_LARGE" });
+    expect((await pool.run(job("SELECT x'00ff' AS b"))).rows).toEqual([{ b: "AP8=" }]);
   });
 
   it("refuses more rows than maxRows with RESULT_TOO_LARGE naming the cap; a smaller limit cuts instead; exactly maxRows answers", async () => {

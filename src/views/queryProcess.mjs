@@ -96,8 +96,11 @@ function toJson(v) {
   return v;
 }
 
+/** A raw value's size as JSON, measured before it is converted, so a huge blob is refused before its base64 copy exists. */
 function sizeOf(v) {
-  return typeof v === "string" ? v.length + 2 : 8;
+  if (typeof v === "string") return v.length + 2;
+  if (Buffer.isBuffer(v)) return Math.ceil(v.length / 3) * 4 + 2;
+  return 8;
 }
 
 function tooLarge(maxBytes) {
@@ -143,11 +146,10 @@ function run(req) {
         if (req.maxRows !== undefined && rows.length >= req.maxRows) throw tooManyRows(req.maxRows);
         const out = {};
         for (const k of columns) {
-          const v = toJson(row[k]);
-          out[k] = v;
-          bytes += k.length + 4 + sizeOf(v);
+          bytes += k.length + 4 + sizeOf(row[k]);
+          if (bytes > req.maxBytes) throw tooLarge(req.maxBytes);
+          out[k] = toJson(row[k]);
         }
-        if (bytes > req.maxBytes) throw tooLarge(req.maxBytes);
         rows.push(out);
       }
       return { seq: Number(seq), rows, truncated, columns, bytes, ...(req.seqSchemas ? { seqs } : {}) };
