@@ -132,6 +132,34 @@ describe("POST /events: events in over HTTP", () => {
     expect(metrics).toMatch(/kappa_http_append_events_total\{result="duplicate"\} [1-9]/);
   });
 
+  it("refuses more than 1000 events in one request whole, also when --append-max-events asks for more", async () => {
+    await using wide = await serving(env, { port: 0, token: TOKEN, append: { allow: true, maxEvents: 5000 } });
+    const before = await lastSeq();
+    const many = Array.from({ length: 1001 }, (_, i) => order(`big${i}`));
+    for (const url of [server.url, wide.url]) {
+      const a = await post(url, "/events", many);
+      expect(a.status).toBe(400);
+      expect(a.json.error).toBe("TOO_MANY_EVENTS");
+    }
+    expect(await lastSeq()).toBe(before);
+  });
+
+  it("answers 503 with Retry-After, not 500, when NATS stops answering before the first request is stored", async () => {
+    // A fresh server has not yet set up atomic batches: that step is the first thing NATS trouble hits.
+    await using fresh = await serving(env, { port: 0, token: TOKEN, append: { allow: true, ackTimeoutMs: 1000 } });
+    const before = await lastSeq();
+    process.kill(env.server.pid, "SIGSTOP");
+    let a: Answer;
+    try {
+      a = await post(fresh.url, "/events", [order("stalled1"), order("stalled2")]);
+    } finally {
+      process.kill(env.server.pid, "SIGCONT");
+    }
+    expect(a.status, JSON.stringify(a.json)).toBe(503);
+    expect(Number(a.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(await lastSeq()).toBe(before);
+  }, 30_000);
+
   it("answers 429 with Retry-After beyond the rate limit, and beyond the publishes in flight", async () => {
     await using limited = await serving(env, { port: 0, token: TOKEN, append: { allow: true, maxEvents: 10, limits: { ratePerSec: 1 } } });
     const ten = Array.from({ length: 10 }, (_, i) => order(`r${i}`));

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { KappaError, UnavailableError, messageOf } from "../../errors.js";
+import { InputError, KappaError, messageOf } from "../../errors.js";
 import { MAX_ATOMIC_BATCH, appendAtomic, enableAtomicBatches } from "../../log/index.js";
 import { AppendGate, AppendStats, TooBusyError, type AppendLimits } from "./admission.js";
 import { bearerHeaderOnly } from "./auth.js";
@@ -88,6 +88,8 @@ function schemaFor(typed: boolean): Record<string, unknown> {
 
 /** `POST /events` and `POST /events/:type`: events in over HTTP, when the server allows appends. */
 export function registerEvents(app: FastifyInstance, deps: ServerDeps, opts: AppendOptions): void {
+  // Checked here too, not only by startHttpServer: without a token the write routes would have no auth hook.
+  if (opts.allow && !opts.token) throw new KappaError("TOKEN_REQUIRED", "writes over HTTP need a token, also on loopback", { hint: "pass --token <secret> with --allow-append" });
   const maxEvents = Math.min(opts.maxEvents, MAX_ATOMIC_BATCH);
   const gate = new AppendGate(opts.limits, maxEvents);
   const stats = opts.stats ?? new AppendStats();
@@ -150,6 +152,8 @@ export function registerEvents(app: FastifyInstance, deps: ServerDeps, opts: App
         stats.duplicates += duplicateItems.length;
         return { count: r.seqs.length, stored: r.stored, duplicates: duplicateItems.length, seqs: r.seqs, duplicateItems };
       } catch (err) {
+        // Someone turned atomic batches off after this server turned them on: turn them on again next time.
+        if (err instanceof KappaError && err.code === "ATOMIC_DISABLED") ready = undefined;
         throw err instanceof HttpError ? err : unavailable(err);
       } finally {
         release();
@@ -175,9 +179,15 @@ export function registerEvents(app: FastifyInstance, deps: ServerDeps, opts: App
   });
 }
 
-/** NATS trouble while storing becomes 503 (with Retry-After from the server's error handler). */
+/**
+ * Trouble while storing becomes 503 (with Retry-After from the server's error handler): also a JetStream
+ * request that timed out while atomic batches were set up (NATS_ERROR) or an unreadable ack, which a 500
+ * or a 400 (BAD_*) would tell the producer to drop instead of retry. Only the request's own fault (an
+ * InputError) stays 400, and a lookup that stored (PROBE_STORED, a server bug) stays 500.
+ */
 function unavailable(err: unknown): unknown {
-  if (err instanceof UnavailableError) return new HttpError(503, err.code, `${err.message}; the request is stored in whole or not at all`, { hint: err.hint ?? "retry with the same ids", cause: err });
-  if (err instanceof KappaError) return err;
-  return new HttpError(503, "NATS_UNAVAILABLE", `storing the events failed: ${messageOf(err)}; the request is stored in whole or not at all`, { hint: "retry with the same ids", cause: err });
+  if (err instanceof InputError || (err instanceof KappaError && err.code === "PROBE_STORED")) return err;
+  const code = err instanceof KappaError ? err.code : "NATS_UNAVAILABLE";
+  const hint = (err instanceof KappaError ? err.hint : undefined) ?? "retry with the same ids";
+  return new HttpError(503, code, `storing the events failed: ${messageOf(err)}; the request is stored in whole or not at all`, { hint, cause: err });
 }
