@@ -9,6 +9,7 @@ interface ServeFlags extends AppendFlags, QueryCapFlags {
   host: string;
   port: string;
   token?: string;
+  remote?: boolean;
 }
 
 /** Parses --port: 0–65535, 0 picks a free port. */
@@ -35,7 +36,8 @@ export function registerServe(program: Command): void {
     .option("--port <port>", "TCP port (0 picks a free one)", "7070")
     .option("--token <token>", "require `Authorization: Bearer <token>` on every request (env KAPPA_HTTP_TOKEN)")
     .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM; with --tls-key); NATS client certs then go in --nats-tls-cert/--nats-tls-key")
-    .option("--tls-key <file>", "the HTTPS private key (PEM)");
+    .option("--tls-key <file>", "the HTTPS private key (PEM)")
+    .option("--remote", "answer view queries over NATS from the workers holding them (any replica), not from this data dir");
   withQueryCapFlags(appendOptions(serve))
     .action(async (flags: ServeFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
@@ -53,6 +55,7 @@ export function registerServe(program: Command): void {
         ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),
         ...queryCapOptions(flags),
         append: appendSettings(flags),
+        ...(flags.remote ? { remote: true } : {}),
         log: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${l}\n`),
       });
       const nats = server.health();

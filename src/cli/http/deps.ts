@@ -1,4 +1,4 @@
-import type { QueryPool } from "../../views/index.js";
+import type { QueryAnswer, QueryPool, QueryRequest } from "../../views/index.js";
 import type { CliContext } from "../context.js";
 import type { AppendStats } from "./admission.js";
 import type { CheckpointReader } from "./checkpoints.js";
@@ -13,6 +13,8 @@ export interface ServerDeps {
   catalog: LiveCatalog;
   checkpoints: CheckpointReader;
   pool: QueryPool;
+  /** Runs one view query: against this data dir, or (`serve --remote`) over NATS on a worker holding it, which it names. */
+  query: (req: QueryRequest) => Promise<QueryAnswer & { worker?: string }>;
   hub: SseHub;
   limits: QueryLimits;
   /** Caps on event streams: how many may be open, and how many named-query re-runs they may have in flight. */

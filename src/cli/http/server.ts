@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import Fastify from "fastify";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { KappaError, messageOf } from "../../errors.js";
-import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, QueryPool } from "../../views/index.js";
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, QueryPool, queryView, remoteQuery } from "../../views/index.js";
 import type { CliContext } from "../context.js";
 import { assertSafeBind, bearerAuth, isLoopback, loopbackHostCheck } from "./auth.js";
 import { registerChanges } from "./changes.js";
@@ -55,6 +55,8 @@ export interface HttpServerOptions {
   defaultTimeoutMs?: number;
   /** Cap on one answer's rows (default 100,000): more is RESULT_TOO_LARGE; `limit` may ask for fewer, cut. */
   maxResultRows?: number;
+  /** Answer view queries over NATS from the workers holding them (`kappa serve --remote`), not from this data dir. */
+  remote?: boolean;
   /** Change streams read the live checkpoint this often (default 25 ms). */
   pollMs?: number;
   /** The status stream looks for changes this often (default 500 ms). */
@@ -125,6 +127,13 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     catalog,
     checkpoints,
     pool,
+    query: opts.remote
+      ? async (q) => {
+          const { processor, arrivedAt: at, ...rest } = q;
+          const left = (rest.timeoutMs ?? 5000) - (Date.now() - (at ?? Date.now()));
+          return remoteQuery(opts.nc ?? (await ctx.nats()), ctx.spec.stream, processor, { ...rest, timeoutMs: Math.max(1, left) });
+        }
+      : (q) => queryView(ctx.dataDir, catalog.records, pool, q),
     hub,
     limits: { maxRows: opts.maxResultRows ?? DEFAULT_MAX_ROWS, defaultTimeoutMs: opts.defaultTimeoutMs ?? 5000, maxTimeoutMs: opts.maxTimeoutMs ?? 60_000, maxBytes: maxResultBytes },
     streams: { max: opts.maxEventStreams ?? 100, followQueries: new Semaphore(opts.maxFollowQueries ?? 2) },

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { NotFoundError } from "../../errors.js";
-import { assertReadOnlySql, queryView, validateProcessorName, type QueryAnswer } from "../../views/index.js";
+import { assertReadOnlySql, validateProcessorName, type QueryAnswer } from "../../views/index.js";
 import { arrivedAt, type ServerDeps } from "./deps.js";
 import { CONTROL_KEYS, queryBody, queryControls, queryStringParams } from "./params.js";
 import { NAMED_QUERY, QUERY, VIEW, VIEWS } from "./schemas.js";
@@ -10,8 +10,8 @@ import { processorView } from "./snapshot.js";
 const STATEMENT_WORDS = /^\s*(vacuum|begin|commit|end|rollback|analyze|reindex|release|savepoint|detach|pragma)\s*;?\s*$/i;
 
 /** The shape of a query answer over HTTP. */
-function answer(a: QueryAnswer): Record<string, unknown> {
-  return { processor: a.processor, version: a.version, seq: a.seq, ...(a.named ? { named: a.named } : {}), columns: a.columns, rows: a.rows, truncated: a.truncated };
+function answer(a: QueryAnswer & { worker?: string }): Record<string, unknown> {
+  return { processor: a.processor, version: a.version, seq: a.seq, ...(a.named ? { named: a.named } : {}), columns: a.columns, rows: a.rows, truncated: a.truncated, ...(a.worker ? { worker: a.worker } : {}) };
 }
 
 /** `GET /views`, `GET /views/:processor`, `POST /views/:processor/query` and `GET /views/:processor/queries/:name`. */
@@ -47,7 +47,7 @@ export function registerViews(app: FastifyInstance, deps: ServerDeps): void {
   app.post<{ Params: { processor: string } }>("/views/:processor/query", { schema: QUERY }, async (req) => {
     const b = queryBody(req.body, deps.limits);
     if (STATEMENT_WORDS.test(b.sql)) assertReadOnlySql(b.sql);
-    return answer(await queryView(deps.ctx.dataDir, deps.catalog.records, deps.pool, { processor: req.params.processor, ...b, arrivedAt: arrivedAt(req) }));
+    return answer(await deps.query({ processor: req.params.processor, ...b, arrivedAt: arrivedAt(req) }));
   });
 
   app.get<{ Params: { processor: string; name: string }; Querystring: Record<string, unknown> }>("/views/:processor/queries/:name", { schema: NAMED_QUERY }, async (req) => {
@@ -55,6 +55,6 @@ export function registerViews(app: FastifyInstance, deps: ServerDeps): void {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new NotFoundError(`"${name}" is not the name of a named query`, { hint: `see \`GET /views/${req.params.processor}\` for its queries` });
     const controls = queryControls(req.query, deps.limits);
     const params = queryStringParams(req.query, CONTROL_KEYS);
-    return answer(await queryView(deps.ctx.dataDir, deps.catalog.records, deps.pool, { processor: req.params.processor, sql: name, params, ...controls, arrivedAt: arrivedAt(req) }));
+    return answer(await deps.query({ processor: req.params.processor, sql: name, params, ...controls, arrivedAt: arrivedAt(req) }));
   });
 }
