@@ -89,7 +89,9 @@ describe("the kappa binary, as a user runs it", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+    // About fifteen runs of the binary: each is ~1 s of CPU (mostly loading the TypeScript through tsx, the
+    // query process adds under 0.1 s), so on a loaded 2-core machine the whole takes well over a minute.
+  }, 180_000);
 
   it("says clearly when NATS is not there", () => {
     const dir = mkdtempSync(join(tmpdir(), "kappa-e2e-"));
