@@ -83,7 +83,13 @@ describe("schema evolution: upcasters", () => {
     const plain = await deployModule(env.nc, env.spec, NO_UPCASTERS, { checkSchemas: true });
     expect(plain.warnings!.map((w) => [w.type, w.version])).toEqual([["order.placed", 2], ["order.placed", 3], ["order.placed", 4]]);
     expect(plain.warnings![0]!.message).toMatch(/schema version 2 of order\.placed .* orders_by_user has no upcaster/);
+    // SQL processors have no upcasters: every version above 1 of a type they handle is named.
+    const sql = await deployModule(env.nc, env.spec, resolve("examples/orders/orders_by_user.sql"), { checkSchemas: true });
+    expect(sql.warnings!.map((w) => [w.type, w.version])).toEqual([["order.placed", 2], ["order.placed", 3], ["order.placed", 4]]);
     const upcasting = await deployModule(env.nc, env.spec, BY_CUSTOMER, { checkSchemas: true });
+    // A frozen version reads nothing after its --until: the v4 event past it is not its concern.
+    const frozen = await deployModule(env.nc, env.spec, BY_CUSTOMER, { checkSchemas: true, until: "600" });
+    expect(frozen.warnings).toEqual([]);
     expect(upcasting.warnings!.map((w) => [w.type, w.version, w.count, w.firstSeq])).toEqual([["order.placed", 4, 1, 601]]);
   });
 });

@@ -28,17 +28,19 @@ function versionOf(text: string | undefined): number {
  * only (a headers-only ordered consumer), so the scan moves no event data; it stops at the head it saw
  * first, so events arriving meanwhile cannot keep it going.
  */
-export async function schemaCensus(js: JetStreamClient, jsm: JetStreamManager, spec: { stream: string; prefix: string }, opts: { fromSeq?: number; types?: (type: string) => boolean } = {}): Promise<SchemaCount[]> {
+export async function schemaCensus(js: JetStreamClient, jsm: JetStreamManager, spec: { stream: string; prefix: string }, opts: { fromSeq?: number; toSeq?: number; types?: (type: string) => boolean } = {}): Promise<SchemaCount[]> {
   const counts = new Map<string, SchemaCount>();
   try {
     const state = (await jsm.streams.info(spec.stream)).state;
     const from = Math.max(opts.fromSeq ?? 1, state.first_seq);
-    if (state.messages === 0 || from > state.last_seq) return [];
+    const last = Math.min(state.last_seq, opts.toSeq ?? Infinity);
+    if (state.messages === 0 || from > last) return [];
     const consumer = await js.consumers.get(spec.stream, { headers_only: true, ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : { deliver_policy: DeliverPolicy.All }) });
     const messages = await consumer.consume({ max_messages: 10_000 });
     const cut = spec.prefix.length + 1;
     try {
       for await (const m of messages as AsyncIterable<JsMsg>) {
+        if (m.seq > last) break;
         const type = m.subject.slice(cut);
         if (!opts.types || opts.types(type)) {
           const version = versionOf(m.headers?.get(SCHEMA_HEADER));
@@ -49,7 +51,7 @@ export async function schemaCensus(js: JetStreamClient, jsm: JetStreamManager, s
             c.lastSeq = m.seq;
           } else counts.set(key, { type, version, count: 1, firstSeq: m.seq, lastSeq: m.seq });
         }
-        if (m.seq >= state.last_seq || m.info.pending === 0) break;
+        if (m.seq >= last || m.info.pending === 0) break;
       }
     } finally {
       messages.stop();

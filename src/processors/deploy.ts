@@ -79,7 +79,7 @@ export async function deployModule(nc: NatsConnection, spec: StreamSpec, moduleP
     ...(def.queries ? { queries: def.queries } : {}),
   }, "deploy");
   // Events from derived streams carry no schema versions: only the main log is checked.
-  const warnings = opts.checkSchemas && !source ? await schemaWarnings(nc, spec, def, start.startSeq) : undefined;
+  const warnings = opts.checkSchemas && !source ? await schemaWarnings(nc, spec, def, start.startSeq, until?.untilSeq) : undefined;
   return { processor: def.name, ...reg, ...(warnings ? { warnings } : {}) };
 }
 

@@ -23,11 +23,11 @@ function handles(def: ProcessorDefinition): (type: string) => boolean {
 }
 
 /**
- * Scans the part of the log a new version will read and names every schema version of a handled type
+ * Scans the part of the log a new version will read (a frozen one: up to its last sequence) and names every schema version of a handled type
  * newer than the processor's upcasters reach: its handlers would get that shape unchanged.
  */
-export async function schemaWarnings(nc: NatsConnection, spec: StreamSpec, def: ProcessorDefinition, fromSeq = 1): Promise<SchemaWarning[]> {
-  const census = await schemaCensus(jetstream(nc), await jetstreamManager(nc), spec, { fromSeq, types: handles(def) });
+export async function schemaWarnings(nc: NatsConnection, spec: StreamSpec, def: ProcessorDefinition, fromSeq = 1, toSeq?: number): Promise<SchemaWarning[]> {
+  const census = await schemaCensus(jetstream(nc), await jetstreamManager(nc), spec, { fromSeq, ...(toSeq !== undefined ? { toSeq } : {}), types: handles(def) });
   const out: SchemaWarning[] = [];
   for (const c of census) {
     const newest = newestSchemaVersion(def, c.type);
