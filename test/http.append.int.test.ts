@@ -160,6 +160,24 @@ describe("POST /events: events in over HTTP", () => {
     expect(await lastSeq()).toBe(before);
   }, 30_000);
 
+  it("answers the stream's own limit on batches in flight as retryable, never as the request's fault", async () => {
+    await using wide = await serving(env, { port: 0, token: TOKEN, append: { allow: true, limits: { maxRequests: 1000 } } });
+    const reqs = Array.from({ length: 120 }, (_, q) => Array.from({ length: 3 }, (_, k) => order(`inflight${q}-${k}`)));
+    const first = await Promise.all(reqs.map((r) => post(wide.url, "/events", r)));
+    // 120 requests at once are more batches than the stream keeps open (50): the rest must be told to retry.
+    const wrong = first.map((a) => `${a.status} ${a.json.error ?? ""}`).filter((s) => !/^(200|503|429) /.test(s));
+    expect(wrong.slice(0, 3), `${wrong.length} of 120 answered as the request's fault`).toEqual([]);
+    for (const a of first) if (a.status === 503) expect(Number(a.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    for (const [q, a] of first.entries()) {
+      if (a.status === 200) continue;
+      const r = await waitFor(async () => {
+        const x = await post(wide.url, "/events", reqs[q]!);
+        return x.status === 200 ? x : undefined;
+      }, 20_000, "a retry to succeed");
+      expect(r.json.count).toBe(3);
+    }
+  }, 60_000);
+
   it("answers 429 with Retry-After beyond the rate limit, and beyond the publishes in flight", async () => {
     await using limited = await serving(env, { port: 0, token: TOKEN, append: { allow: true, maxEvents: 10, limits: { ratePerSec: 1 } } });
     const ten = Array.from({ length: 10 }, (_, i) => order(`r${i}`));

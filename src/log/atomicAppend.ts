@@ -171,11 +171,13 @@ function refused(ack: Ack): Error {
   if (/atomic publish is (disabled|not enabled)/i.test(e.description)) {
     return new KappaError("ATOMIC_DISABLED", `the stream does not accept atomic batches: ${e.description}`, { hint: "restart `kappa serve --allow-append`, which enables them on the stream (nats-server 2.12 or later)" });
   }
-  if (/too large|too many|exceeds/i.test(e.description)) {
-    return new InputError(`the stream refused the request: ${e.description} (${e.err_code ?? e.code})`, { hint: "send fewer or smaller events per request", code: "BATCH_REFUSED" });
-  }
+  // Before the size check below: "atomic publish too many inflight" is the stream's backpressure (50 open
+  // batches per stream by default), not the request's fault, and a retry succeeds.
   if (e.code === 503 || /inflight|in flight/i.test(e.description)) {
     return new UnavailableError("NATS_BUSY", `the stream is busy: ${e.description}`, { hint: "retry in a moment with the same ids" });
+  }
+  if (/too large|too many|exceeds/i.test(e.description)) {
+    return new InputError(`the stream refused the request: ${e.description} (${e.err_code ?? e.code})`, { hint: "send fewer or smaller events per request", code: "BATCH_REFUSED" });
   }
   return new KappaError("PUBLISH_REJECTED", `the stream refused the events: ${e.description} (${e.err_code ?? e.code})`, { hint: "check the events' size and the stream's limits (`kappa log info`)" });
 }
