@@ -39,5 +39,5 @@ describe("kappa dev --cluster 3", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 90_000);
+  }, 180_000);
 });

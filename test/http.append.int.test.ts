@@ -308,7 +308,7 @@ describe("POST /events while NATS dies", () => {
     } finally {
       await restarted?.kill();
     }
-  }, 90_000);
+  }, 180_000);
 });
 
 describe("POST /events on a 3-server cluster (stream with 3 replicas)", () => {
@@ -336,5 +336,5 @@ describe("POST /events on a 3-server cluster (stream with 3 replicas)", () => {
     } finally {
       for (const s of servers) await s.close();
     }
-  }, 60_000);
+  }, 180_000);
 });

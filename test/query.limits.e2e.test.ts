@@ -225,5 +225,5 @@ describe("queries that cannot hurt: kappa dev", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 180_000);
 });

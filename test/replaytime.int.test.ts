@@ -30,5 +30,5 @@ describe("replay from a time", () => {
     } finally {
       await nc.close();
     }
-  }, 60_000);
+  }, 180_000);
 });
