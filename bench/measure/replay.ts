@@ -46,7 +46,7 @@ export async function startWorker(scope: Scope, url: string, nodeArgs: string[] 
   // BENCH_WORKER_NODE_ARGS (e.g. "--trace-gc") adds node flags to every worker, for investigations
   const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const proc = spawnKappa(scope, ["--nats", url, "--data-dir", dataDir.root, "--json", "run"], [...extra, ...nodeArgs]);
-  await proc.waitForLine(/worker running/);
+  await proc.waitForLine(/worker .*running/);
   return { proc, dataDir };
 }
 
