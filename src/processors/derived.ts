@@ -11,9 +11,9 @@ export interface OutputSpec {
 }
 
 /**
- * The output of one processor version. Each version gets a stream of its own: a reader then needs no
- * subject filter (nats-server 2.9 is very slow with filtered consumers that start at a sequence), and
- * rebuilding version 2 never touches what version 1 emitted.
+ * The output of one processor version. Each version gets a stream of its own: rebuilding version 2 never
+ * touches what version 1 emitted, the outbox's checks (the stream's last emit, Nats-Expected-Last-Sequence)
+ * are per stream, and a reader needs no subject filter (measured again on 2.15.1: bench/RESULTS.md).
  */
 export function outputOf(stream: string, processor: string, version: number): OutputSpec {
   return { stream: `${stream}_OUT_${processor}_v${version}`, prefix: `derived.${processor}.v${version}`, log: stream };
