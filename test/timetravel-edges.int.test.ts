@@ -4,6 +4,8 @@ import { TestEnv, waitFor } from "./support/env.js";
 import { referenceTotals, referenceDigest } from "./support/reference.js";
 import { deployModule, replayProcessor } from "../src/processors/index.js";
 import { digestFile, readCheckpoint, promote, rollback } from "../src/views/index.js";
+import { appendEvents, type StreamSpec } from "../src/log/index.js";
+import { generateOrders } from "../examples/orders/generate.js";
 
 const V2 = resolve("examples/orders/orders_by_user_v2.ts");
 
@@ -56,5 +58,20 @@ describe("time travel: the offset's edges", () => {
     await promote(cat, "orders_by_user", 1);
     await expect(rollback(cat, "orders_by_user", { expectedLive: 1 })).rejects.toMatchObject({ code: "FROZEN_VERSION" });
     expect((await cat.get("orders_by_user"))!.record.live).toBe(1);
+  });
+});
+
+describe("time travel: a purged past", () => {
+  it("--until before the log's first event (purged) is refused with what to do, instead of a version that fails on the gap", async () => {
+    await using env = await TestEnv.start();
+    // A stream made beforehand by someone else, where purge is allowed (Kappa's own streams deny it).
+    const spec: StreamSpec = { stream: "FOREIGN", prefix: "foreign", allowUnsafeLog: true };
+    await env.jsm.streams.add({ name: spec.stream, subjects: [`${spec.prefix}.>`] });
+    await appendEvents(env.nc, spec, [...generateOrders(20, 44)].map((e) => ({ type: e.type, id: e.id, json: JSON.stringify(e.data) })));
+    await deployModule(env.nc, spec, V2);
+    await env.jsm.streams.purge(spec.stream, { seq: 11 }); // keeps 11..20
+    await expect(replayProcessor(env.nc, spec, "orders_by_user", { from: "start", until: "5" })).rejects.toMatchObject({ code: "UNTIL_GONE" });
+    const r = await replayProcessor(env.nc, spec, "orders_by_user", { from: "11", until: "15" });
+    expect(r.version.untilSeq).toBe(15);
   });
 });

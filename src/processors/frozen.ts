@@ -41,6 +41,10 @@ export async function resolveUntil(nc: NatsConnection, stream: string, text: str
     }
   }
   if (untilSeq < 1) throw new InputError(`the log holds no event at or before ${formatOffset(o)}`, { hint: "`kappa log info` shows the first event's time" });
+  // Every event up to the end is gone (purged or expired): the version could only fail on the gap.
+  if (info.messages > 0 && untilSeq < info.firstSeq) {
+    throw new InputError(`--until ${formatOffset(o)} (seq ${untilSeq}) is before the log's first event, seq ${info.firstSeq}: the events up to it are gone`, { hint: "pick an offset the log still holds (`kappa log info` shows its first event)", code: "UNTIL_GONE" });
+  }
   if (untilSeq < startSeq) {
     throw new InputError(`--until ${formatOffset(o)} (seq ${untilSeq}) is before --from (seq ${startSeq})`, { hint: "a frozen version applies the events from --from up to --until: put --until later" });
   }
