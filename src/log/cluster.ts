@@ -103,7 +103,11 @@ export class NatsCluster {
     this.servers[i] = await NatsServer.start(this.specs[i]!);
   }
 
-  /** Waits until the cluster answers JetStream requests (a meta leader is elected). */
+  /**
+   * Waits until the cluster answers JetStream requests (a meta leader is elected) and every stream in its
+   * stores has a leader: a cluster started again on its stores elects them one by one, and a request to a
+   * stream without one times out.
+   */
   async waitForJetStream(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
@@ -113,7 +117,15 @@ export class NatsCluster {
       while (Date.now() < deadline) {
         try {
           await jsm.getAccountInfo();
-          return;
+          const leaderless: string[] = [];
+          // Names come from the meta leader's assignments; info needs each stream's own leader.
+          for await (const name of jsm.streams.names()) {
+            const si = await jsm.streams.info(name).catch(() => null);
+            if (!si?.cluster?.leader) leaderless.push(name);
+          }
+          if (leaderless.length === 0) return;
+          last = new Error(`streams without a leader yet: ${leaderless.join(", ")}`);
+          await new Promise((r) => setTimeout(r, 100));
         } catch (err) {
           last = err;
           await new Promise((r) => setTimeout(r, 100));

@@ -29,7 +29,7 @@ export interface LogInfo {
   /** How many copies the stream keeps. */
   replicas: number;
   /** The cluster's name, its leader for this stream, and each replica with whether it is current; absent on a single server. */
-  cluster?: { name?: string; leader?: string; replicas: { name: string; current: boolean; lag?: number; active?: number }[] };
+  cluster?: { name?: string; leader?: string; replicas: { name: string; current: boolean; offline?: boolean; lag?: number; active?: number }[] };
   /** Why the stream is not append-only (empty when it is). */
   unsafe: string[];
 }
@@ -156,7 +156,7 @@ export async function logInfo(jsm: JetStreamManager, stream: string): Promise<Lo
               leader: info.cluster.leader,
               replicas: [
                 ...(info.cluster.leader ? [{ name: info.cluster.leader, current: true }] : []),
-                ...(info.cluster.replicas ?? []).map((r) => ({ name: r.name, current: r.current, lag: r.lag, active: r.active })),
+                ...(info.cluster.replicas ?? []).map((r) => ({ name: r.name, current: r.current, ...(r.offline ? { offline: true } : {}), lag: r.lag, active: r.active })),
               ],
             },
           }

@@ -69,7 +69,7 @@ export function registerLog(program: Command): void {
         if (i.cluster) {
           console.log(`cluster   ${i.cluster.name ?? "(unnamed)"}, leader ${i.cluster.leader ?? "none (an election is under way)"}`);
           for (const r of i.cluster.replicas) {
-            const state = r.name === i.cluster.leader ? "leader" : r.current ? "current" : `behind${r.lag ? ` by ${fmtNum(r.lag)} ops` : ""}`;
+            const state = r.name === i.cluster.leader ? "leader" : r.offline ? "offline" : r.current ? "current" : `not current (down or catching up${r.lag ? `, ${fmtNum(r.lag)} ops behind` : ""}${r.active ? `, last heard ${Math.round(r.active / 1e9)} s ago` : ""})`;
             console.log(`          ${r.name}  ${state}`);
           }
         }
