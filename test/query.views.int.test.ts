@@ -121,6 +121,11 @@ describe("SQL across views", () => {
     expect(body.rows).toEqual(reference());
     const bad = await fetch(server.url + "/query", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ views: ["spend"], sql: "SELECT 1", version: 2 }) });
     expect(bad.status).toBe(400);
+    // View names reach file paths and ATTACH: anything but a processor name (and one version) is refused.
+    for (const v of ["../../etc/passwd", "spend/../orders_by_user", "spend@1@2", "spend@../x", "spend@0", "Spend", "main"]) {
+      const r = await fetch(server.url + "/query", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ views: [v], sql: "SELECT 1" }) });
+      expect(r.status, v).toBe(400);
+    }
 
     const cli = kappa(["--nats", env.server.url, "--data-dir", env.dataDir.root, "--json", "query", "--views", "orders_by_user,spend", JOIN, "--min-seq", String(events.length), "--limit", "100000"]);
     expect(cli.code, cli.stderr).toBe(0);

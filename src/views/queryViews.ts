@@ -40,7 +40,9 @@ const RESERVED = new Set(["main", "temp"]);
 /** Parses `a,b@2,c` into view references. */
 export function parseViewList(text: string): ViewRef[] {
   const refs = text.split(",").map((s) => s.trim()).filter(Boolean).map((s) => {
-    const [name, v] = s.split("@");
+    const [name, v, ...rest] = s.split("@");
+    // `a@2@3` is a typo, not version 2: refuse it rather than read a version nobody asked for.
+    if (rest.length > 0) throw new InputError(`"${s}" names more than one version`, { hint: "name a view as `name` or `name@version`, e.g. --views orders_by_user@2,spend", code: "BAD_VIEW" });
     return { processor: validateProcessorName(name!), ...(v !== undefined ? { version: parseVersion(v) } : {}) };
   });
   if (refs.length === 0) throw new InputError("--views names no processor", { hint: "e.g. --views orders_by_user,spend" });
