@@ -30,8 +30,18 @@ export function renderCsv(columns: string[], rows: Record<string, unknown>[]): s
  */
 export function exitCodeOf(err: unknown, code = err instanceof KappaError ? err.code : "ERROR"): 1 | 2 {
   if (err instanceof InputError || err instanceof NotFoundError) return 2;
-  return code.startsWith("BAD_") || code === "NOT_FOUND" ? 2 : 1;
+  return code.startsWith("BAD_") || COMMAND_MUST_CHANGE.has(code) ? 2 : 1;
 }
+
+/** Codes that are not InputErrors but whose fix is in the command or its files: retrying as typed cannot work. */
+const COMMAND_MUST_CHANGE = new Set([
+  "NOT_FOUND",
+  "CODE_LOAD_FAILED", // the module's top-level code throws: fix the file
+  "TLS_FILE", // --tls-cert/--tls-key name a file that cannot be read
+  "STREAM_NOT_APPEND_ONLY", // needs --stream or --allow-unsafe-log
+  "STREAM_REPLICAS", // needs a different --replicas
+  "NO_FROZEN_VERSION", // needs --no-build dropped
+]);
 
 /** One line for stderr: the reason and the hint. Under --json, the error as JSON on stdout. */
 export function reportError(err: unknown, json: boolean): number {
