@@ -26,7 +26,19 @@ fail() {
 # Runs a command with its output in the log.
 logged() { echo "+ $*" >>"$LOG"; "$@" >>"$LOG" 2>&1; }
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# Stale means a package the lock file names is missing or at another version: compared by content, not
+# by mtime (a checkout or rebase makes package-lock.json newer than an install that matches it).
+deps_current() {
+  [ -d node_modules ] && node -e '
+    const fs = require("fs");
+    const lock = JSON.parse(fs.readFileSync("package-lock.json", "utf8")).packages ?? {};
+    for (const [path, p] of Object.entries(lock)) {
+      if (!path.startsWith("node_modules/") || path.indexOf("/node_modules/", 1) > 0 || p.optional) continue;
+      let v; try { v = JSON.parse(fs.readFileSync(path + "/package.json", "utf8")).version; } catch { process.exit(1); }
+      if (v !== p.version) process.exit(1);
+    }' 2>/dev/null
+}
+if ! deps_current; then
   step "installing npm dependencies (better-sqlite3 compiles from source: about a minute)"
   logged npm install --no-fund --no-audit || fail "npm install failed"
 fi
