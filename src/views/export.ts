@@ -47,16 +47,22 @@ export interface ExportResult {
 
 const EXT: Record<ExportFormat, string> = { csv: "csv", ndjson: "ndjson", parquet: "parquet" };
 
+/** A table's file name inside --out: characters that could leave the directory (`/`, `..`, NUL) are %-encoded. */
+export function tableFileName(table: string, format: ExportFormat): string {
+  const safe = table.replace(/[^A-Za-z0-9_-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return `${safe}.${EXT[format]}`;
+}
+
 /** Where each table goes: `out` itself for one table, else `<out>/<table>.<ext>`. */
 function plan(req: ExportRequest, tables: string[]): { dir: string | null; files: Map<string, string> } {
   if (tables.length === 1) {
-    if (existsSync(req.out) && statSync(req.out).isDirectory()) return { dir: null, files: new Map([[tables[0]!, join(req.out, `${tables[0]}.${EXT[req.format]}`)]]) };
+    if (existsSync(req.out) && statSync(req.out).isDirectory()) return { dir: null, files: new Map([[tables[0]!, join(req.out, tableFileName(tables[0]!, req.format))]]) };
     return { dir: null, files: new Map([[tables[0]!, req.out]]) };
   }
   if (existsSync(req.out) && !statSync(req.out).isDirectory()) {
     throw new InputError(`${req.out} is a file, but ${req.processor} has ${tables.length} tables (${tables.join(", ")})`, { hint: "export one with --table <name>, or give --out a directory", code: "BAD_OUT" });
   }
-  return { dir: req.out, files: new Map(tables.map((t) => [t, join(req.out, `${t}.${EXT[req.format]}`)])) };
+  return { dir: req.out, files: new Map(tables.map((t) => [t, join(req.out, tableFileName(t, req.format))])) };
 }
 
 /**
