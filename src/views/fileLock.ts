@@ -56,25 +56,20 @@ export function tryExclusiveLock(path: string, waitMs = 0): FileLock | null {
 }
 
 function exclusive(path: string, waitMs: number): FileLock | null {
-  let db: Database.Database;
-  try {
-    db = open(path, waitMs);
-  } catch (err) {
-    if (isBusy(err)) return null;
-    throw err;
-  }
-  try {
-    db.exec("BEGIN EXCLUSIVE");
-    return holding(db);
-  } catch (err) {
-    db.close();
-    if (isBusy(err)) return null;
-    throw err;
-  }
+  return lockWith(path, waitMs, (db) => db.exec("BEGIN EXCLUSIVE"));
 }
 
 /** Takes a shared lock on `path` (many holders at once), waiting up to `waitMs` while someone holds it exclusively; null if that lasts longer. */
 export function trySharedLock(path: string, waitMs: number): FileLock | null {
+  return lockWith(path, waitMs, (db) => {
+    db.exec("BEGIN");
+    // A read inside the transaction takes SHARED and keeps it until the transaction ends.
+    db.prepare("SELECT count(*) FROM sqlite_schema").get();
+  });
+}
+
+/** Opens the lock file and runs `take` to lock it; null when someone else's lock outlasts `waitMs`. */
+function lockWith(path: string, waitMs: number, take: (db: Database.Database) => void): FileLock | null {
   let db: Database.Database;
   try {
     db = open(path, waitMs);
@@ -83,9 +78,7 @@ export function trySharedLock(path: string, waitMs: number): FileLock | null {
     throw err;
   }
   try {
-    db.exec("BEGIN");
-    // A read inside the transaction takes SHARED and keeps it until the transaction ends.
-    db.prepare("SELECT count(*) FROM sqlite_schema").get();
+    take(db);
     return holding(db);
   } catch (err) {
     db.close();
