@@ -150,7 +150,13 @@
       width, height: 150,
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(1, max * 1.1)] } },
+      scales: {
+        // One sample gives uPlot an empty range, which it widens to years: show the last minute instead.
+        x: { time: true, range: (_u, min, max) => {
+          if (max == null || min == null || max - min < 1) { const t = max == null ? Date.now() / 1000 : max; return [t - 60, t + 1]; }
+          return [min, max];
+        } },
+        y: { range: (_u, min, max) => [0, Math.max(1, max * 1.1)] } },
       axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f4" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f4" }, size: 60 }],
       series: [{}].concat(versions.map((v, i) => ({ label: "v" + v + " " + what, stroke: COLORS[(v - 1) % COLORS.length] || COLORS[i % COLORS.length], width: 2, points: { show: false }, spanGaps: false }))),
     };
