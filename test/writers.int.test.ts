@@ -71,7 +71,7 @@ describe("writer leases and fencing tokens (3-server cluster, workers as subproc
 
   it("the writer of an emitting stage is killed mid-build: another replica takes over and the output equals a clean run, event by event", async () => {
     await using env = await TestEnv.start({ cluster: 3 });
-    const events = await env.appendOrders(60_000, 301);
+    const events = await env.appendOrders(120_000, 301);
     const dirs = ["w1", "w2"].map((w) => new DataDir(join(env.dir, w)));
     const procs = new Map<string, WorkerProcess>();
     // Small batches: the build takes long enough to be killed in the middle of it.
@@ -83,7 +83,8 @@ describe("writer leases and fencing tokens (3-server cluster, workers as subproc
       const out = outputOf(env.spec.stream, "order_facts", 1);
       const expected = expectedMovements(events);
       const published = async () => (await env.jsm.streams.info(out.stream).catch(() => null))?.state.messages ?? 0;
-      await waitFor(async () => (await published()) > 1000, 60_000, "output under way");
+      // Kill at the first published emit: an idle machine publishes the rest within a few rounds.
+      await waitFor(async () => (await published()) > 0, 60_000, "output under way");
       const writer = (await writerOf(env, "order_facts"))!;
       await procs.get(writer.worker)!.kill("SIGKILL");
       expect(await published()).toBeLessThan(expected.length); // killed mid-build
