@@ -45,9 +45,11 @@ describe("kappa status --watch", () => {
     await env.startWorker();
     await deployModule(env.nc, env.spec, V1);
     await env.waitForRecord("orders_by_user", (r) => r.live === 1);
-    const cmd = `${process.execPath} ${BIN} --nats ${env.server.url} --data-dir ${env.dataDir.root} status --watch 0.3`;
+    // `exec`: the shell script(1) starts must not stay between the terminal and kappa. A non-interactive
+    // dash (Debian's /bin/sh, used when SHELL is unset, as on CI) dies of the Ctrl-C itself with 130.
+    const cmd = `exec ${process.execPath} ${BIN} --nats ${env.server.url} --data-dir ${env.dataDir.root} status --watch 0.3`;
     // script(1) runs the command on a new pseudo-terminal and copies what it draws to our pipe.
-    const child = spawn("script", ["-qfec", cmd, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, TERM: "xterm" } });
+    const child = spawn("script", ["-qfec", cmd, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, TERM: "xterm", SHELL: "/bin/sh" } });
     try {
       const out = output(child);
       await out.until((s) => s.split(REDRAW).length >= 3 && /orders_by_user/.test(s), "two redraws");
