@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { resolve, extname, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { InputError } from "../errors.js";
+import { bundleEsm } from "./esmBundle.js";
 
 const KAPPA_ENTRY = fileURLToPath(new URL("../index.ts", import.meta.url));
 
@@ -21,23 +21,13 @@ export async function bundleProcessor(modulePath: string): Promise<Bundle> {
     return { kind: "sql", text: readFileSync(path, "utf8") };
   }
   try {
-    const out = await build({
-      entryPoints: [path],
+    const text = await bundleEsm(path, {
       // Paths in the bundle's comments are relative to this, so the hash does not depend on the caller's cwd.
       absWorkingDir: dirname(path),
-      bundle: true,
-      format: "esm",
-      platform: "node",
-      target: "node20",
-      write: false,
-      logLevel: "silent",
-      legalComments: "none",
       alias: { kappa: KAPPA_ENTRY },
       external: ["better-sqlite3"],
     });
-    const file = out.outputFiles[0];
-    if (!file) throw new Error("esbuild produced no output");
-    return { kind: "js", text: file.text };
+    return { kind: "js", text };
   } catch (err) {
     const e = err as { errors?: { text: string; location?: { file: string; line: number } }[]; message?: string };
     const first = e.errors?.[0];

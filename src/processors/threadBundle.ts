@@ -2,10 +2,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { createRequire, isBuiltin } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build, type Plugin } from "esbuild";
+import type { Plugin } from "esbuild";
 import { KappaError, messageOf } from "../errors.js";
 import { writeAtomicallyText } from "../views/index.js";
 import { hashCode } from "./codeStore.js";
+import { bundleEsm } from "./esmBundle.js";
 
 const ENTRY = fileURLToPath(new URL("./applyThread.ts", import.meta.url));
 const require = createRequire(import.meta.url);
@@ -49,18 +50,7 @@ export async function applyThreadFile(dir: string): Promise<string> {
 async function bundle(): Promise<{ text: string; name: string }> {
   let text: string;
   try {
-    const out = await build({
-      entryPoints: [ENTRY],
-      bundle: true,
-      format: "esm",
-      platform: "node",
-      target: "node20",
-      write: false,
-      logLevel: "silent",
-      legalComments: "none",
-      plugins: [keepLocations],
-    });
-    text = out.outputFiles[0]!.text;
+    text = await bundleEsm(ENTRY, { plugins: [keepLocations] });
   } catch (err) {
     throw new KappaError("THREAD_BUNDLE_FAILED", `cannot build the apply thread: ${messageOf(err)}`, { hint: "reinstall Kappa's dependencies (npm ci)", cause: err });
   }
