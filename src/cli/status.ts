@@ -2,6 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { messageOf } from "../errors.js";
 import { logInfo } from "../log/index.js";
 import { Catalog, WorkerRegistry, readCatalogCache, readCheckpoint, type ProcessorRecord, type VersionStats, type VersionState, type WorkerSeen } from "../views/index.js";
+import { replicaShortfalls, type ReplicaShortfall } from "../processors/index.js";
 import type { CliContext } from "./context.js";
 import type { CheckpointRates } from "./http/rates.js";
 import { agreedHead } from "./http/snapshot.js";
@@ -46,6 +47,8 @@ export interface StatusReport {
   logHead: number | null;
   /** Why the stream is not append-only, when it is used anyway (--allow-unsafe-log). */
   logUnsafe?: string[];
+  /** Buckets and output streams with fewer replicas than --replicas (else the log) asks for. */
+  replicaShortfalls?: ReplicaShortfall[];
   processors: ProcessorStatus[];
   /** Every worker that reported in the last hour (heartbeats), silent ones marked. */
   workers: WorkerSeen[];
@@ -59,6 +62,7 @@ export async function gatherStatus(ctx: CliContext, only?: string, rates?: Check
   let unsafe: string[] = [];
   let natsError: string | undefined;
   let workers: WorkerSeen[] = [];
+  let short: ReplicaShortfall[] = [];
   try {
     const nc = await ctx.nats({ timeoutMs: 1500 });
     catalog = await Catalog.open(nc, ctx.spec.stream);
@@ -67,6 +71,7 @@ export async function gatherStatus(ctx: CliContext, only?: string, rates?: Check
     const info = await logInfo(await jetstreamManager(nc), ctx.spec.stream).catch(() => null);
     head = info?.lastSeq ?? null;
     unsafe = info?.unsafe ?? [];
+    short = await replicaShortfalls(nc, ctx.spec).catch(() => []);
   } catch (err) {
     if ((err as { code?: string }).code === "NOT_FOUND") throw err;
     natsError = messageOf(err);
@@ -117,7 +122,7 @@ export async function gatherStatus(ctx: CliContext, only?: string, rates?: Check
     processors.push({ name: rec.name, live: rec.live, versions });
   }
   const heads = processors.flatMap((p) => p.versions.filter((v) => !v.source).map((v) => v.logHead));
-  return { nats: natsError ? "unreachable" : "ok", ...(natsError ? { natsError } : {}), logHead: agreedHead([head, ...heads], null), ...(unsafe.length ? { logUnsafe: unsafe } : {}), processors, workers };
+  return { nats: natsError ? "unreachable" : "ok", ...(natsError ? { natsError } : {}), logHead: agreedHead([head, ...heads], null), ...(unsafe.length ? { logUnsafe: unsafe } : {}), ...(short.length ? { replicaShortfalls: short } : {}), processors, workers };
 }
 
 /** Who writes and who holds a version, from the heartbeats (a silent worker writes nothing). */

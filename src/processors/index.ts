@@ -27,3 +27,4 @@ export * from "./queryService.js";
 export * from "./snapshots.js";
 export * from "./snapshotSchedule.js";
 export * from "./seed.js";
+export * from "./replication.js";

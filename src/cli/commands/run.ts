@@ -9,6 +9,7 @@ import { CliContext } from "../context.js";
 import { startHttpServer } from "../http/index.js";
 import { queryCapOptions, withQueryCapFlags, type QueryCapFlags } from "../flags.js";
 import { parsePort } from "./serve.js";
+import { warnReplicaShortfalls } from "../replicas.js";
 
 /** Resolves on Ctrl-C or SIGTERM. */
 function interrupted(): Promise<string> {
@@ -129,6 +130,7 @@ export function registerRun(program: Command): void {
         await Promise.all([nc.close(), bulkNc.close()]);
         throw err;
       });
+      await warnReplicaShortfalls(nc, ctx.spec, log);
       log(`worker ${worker.id} running on ${ctx.natsUrl}, data dir ${ctx.dataDir.root}${place.processors ? `, processors ${place.processors.join(",")}` : ""}`);
       const sig = await interrupted();
       log(`${sig}: stopping`);
@@ -171,6 +173,7 @@ export function registerRun(program: Command): void {
         writeFileSync(ctx.dataDir.natsUrlFile, server.url + "\n");
         bulkNc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev-bulk" });
         worker = await Worker.start({ nc, bulkNc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock, handlerTimeoutMs, ...place });
+        await warnReplicaShortfalls(nc, ctx.spec, log);
         if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log, ...queryCapOptions(o) });
         log(`kappa dev: NATS ${server.url} (pid ${server.pids.join(", ")}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
         if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, ...(http ? { statusPage: `${http.url}/`, openapi: `${http.url}/openapi.json` } : {}), dataDir: ctx.dataDir.root }) + "\n");

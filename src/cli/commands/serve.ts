@@ -3,6 +3,7 @@ import { InputError } from "../../errors.js";
 import { CliContext, type GlobalOptions } from "../context.js";
 import { queryCapOptions, withQueryCapFlags, type QueryCapFlags } from "../flags.js";
 import { startHttpServer } from "../http/index.js";
+import { warnReplicaShortfalls } from "../replicas.js";
 import { appendOptions, appendSettings, type AppendFlags } from "./serveAppend.js";
 
 interface ServeFlags extends AppendFlags, QueryCapFlags {
@@ -59,6 +60,7 @@ export function registerServe(program: Command): void {
         log: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${l}\n`),
       });
       const nats = server.health();
+      if (ctx.connection) await warnReplicaShortfalls(ctx.connection, ctx.spec, (l) => process.stderr.write(`${l}\n`));
       if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, http: server.url, auth: token ? "bearer" : "none", append: flags.allowAppend === true, tls: tlsCert !== undefined, nats: nats.reachable ? "ok" : "unreachable" }) + "\n");
       else if (!nats.reachable) process.stderr.write(`note: NATS is unreachable (${nats.error}); answering from the local catalog copy (${nats.source}) and reconnecting in the background\n`);
       if (!ctx.json) process.stderr.write(`kappa serve: ${server.url} (status page at ${server.url}/${token ? "?token=<token>" : ""}) — Ctrl-C stops\n`);

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { InputError, UnavailableError } from "../../errors.js";
+import { shortfallWarning } from "../../processors/index.js";
 import { CliContext } from "../context.js";
 import { CheckpointRates } from "../http/rates.js";
 import { gatherStatus, type StatusReport, type VersionStatus } from "../status.js";
@@ -11,6 +12,8 @@ export function renderStatus(r: StatusReport): string {
   if (r.nats === "unreachable") lines.push(`NATS is unreachable (${r.natsError}) — showing the local copy of the catalog; queries still answer from SQLite.`);
   else lines.push(`log head: ${fmtNum(r.logHead)}`);
   if (r.logUnsafe) lines.push(`WARNING: the log is not append-only — it ${r.logUnsafe.join(", ")} (used with --allow-unsafe-log); events lost from it fail the versions that miss them`);
+  const short = shortfallWarning(r.replicaShortfalls ?? []);
+  if (short) lines.push(`WARNING: ${short.message}`, `  hint: ${short.hint}`);
   if (r.processors.length === 0) lines.push("no processors deployed yet — `kappa deploy <module>`");
   for (const p of r.processors) {
     lines.push("", `${p.name}  (live: ${p.live === null ? "none yet" : `v${p.live}`})`);
