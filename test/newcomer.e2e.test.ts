@@ -70,7 +70,8 @@ describe("a newcomer's first hour, through the binary", () => {
       const end = k("log", "tail", "--from", "end");
       expect(end.code).toBe(0);
       expect(end.stdout).toBe("");
-      expect(end.stderr).toMatch(/--from end starts after the newest event \(seq 60\): nothing to print without --follow; `--last <n>` prints the newest n/);
+      // A note in the house shape: what happened on one line, what to do on a `hint:` line.
+      expect(end.stderr).toBe("note: --from end starts after the newest event (seq 60): nothing to print without --follow\n  hint: `kappa log tail --from end --follow` waits for new events; `kappa log tail --last <n>` prints the newest n\n");
       const last = k("log", "tail", "--last", "2");
       expect(last.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([59, 60]);
     } finally {

@@ -30,7 +30,7 @@ export async function runLogTail(ctx: CliContext, from: string | undefined, foll
   const startSeq = last !== undefined ? Math.max(info.firstSeq || 1, info.lastSeq - last + 1) : o.kind === "end" ? info.lastSeq + 1 : o.kind === "seq" ? o.seq : o.kind === "time" ? await firstSeqAtOrAfter(jetstream(nc), jsm, ctx.spec.stream, o.time) : 1;
   if (!follow && o.kind === "end" && last === undefined) {
     // `end` is the position after the newest event: alone it prints nothing, which reads like a bug.
-    process.stderr.write(`--from end starts after the newest event (seq ${info.lastSeq}): nothing to print without --follow; \`--last <n>\` prints the newest n\n`);
+    process.stderr.write(`note: --from end starts after the newest event (seq ${info.lastSeq}): nothing to print without --follow\n  hint: \`kappa log tail --from end --follow\` waits for new events; \`kappa log tail --last <n>\` prints the newest n\n`);
     return;
   }
   if (!follow && (info.messages === 0 || startSeq > info.lastSeq)) return;
