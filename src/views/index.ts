@@ -13,6 +13,7 @@ export * from "./readOnly.js";
 export * from "./queryPool.js";
 export * from "./queryErrors.js";
 export * from "./seqWait.js";
+export * from "./queryLimits.js";
 export * from "./query.js";
 export * from "./leases.js";
 export * from "./fileLock.js";

@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { InputError, KappaError, NotFoundError } from "../errors.js";
-import { takeLease } from "./leases.js";
+import { InputError, NotFoundError } from "../errors.js";
+import { readLeased, type PickedView } from "./leasedRead.js";
 import { parseVersion, validateProcessorName, type DataDir } from "./paths.js";
-import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, targetVersion, type RecordSource } from "./query.js";
+import { targetVersion, type RecordSource } from "./query.js";
+import { answerCaps, queryDeadline, type QueryLimits } from "./queryLimits.js";
 import type { QueryPool, QueryResult } from "./queryPool.js";
 import { assertReadOnlySql } from "./readOnly.js";
-import { waitForSeq } from "./seqWait.js";
 
 /** One view a cross-view query reads: a processor, at its live version unless one is named (`name@3`). */
 export interface ViewRef {
@@ -15,17 +15,9 @@ export interface ViewRef {
 }
 
 /** A query over several views, each under its processor's name: `SELECT … FROM a.totals JOIN b.spend USING (user_id)`. */
-export interface ViewsQueryRequest {
+export interface ViewsQueryRequest extends QueryLimits {
   views: ViewRef[];
   sql: string;
-  params?: Record<string, unknown>;
-  /** Wait until every view has applied this sequence. */
-  minSeq?: number;
-  timeoutMs?: number;
-  arrivedAt?: number;
-  limit?: number;
-  maxRows?: number;
-  maxBytes?: number;
 }
 
 /** Which version of each view answered, and the sequence each one's snapshot reflects. */
@@ -73,40 +65,33 @@ export async function queryViews(dataDir: DataDir, records: RecordSource, pool: 
     names.add(v.processor);
   }
   assertReadOnlySql(req.sql);
-  const timeoutMs = req.timeoutMs ?? 5000;
-  const deadline = (req.arrivedAt ?? Date.now()) + timeoutMs;
-  for (let attempt = 0; ; attempt++) {
-    const picked: { processor: string; version: number; path: string }[] = [];
-    for (const v of req.views) {
-      const rec = await records(v.processor);
-      if (!rec) throw new NotFoundError(`processor ${v.processor} is not deployed`, { hint: "`kappa status` lists what exists" });
-      const version = targetVersion(rec, v.version);
-      picked.push({ processor: v.processor, version, path: dataDir.viewFile(v.processor, version) });
-    }
-    if (req.minSeq !== undefined) for (const p of picked) await waitForSeq(p.path, req.minSeq, deadline);
-    const releases = picked.map((p) => takeLease(dataDir.viewsOf(p.processor), p.version));
-    try {
-      const missing = picked.find((p) => !existsSync(p.path));
-      if (missing) {
-        // Retired between resolving and opening: resolve again (at most twice).
-        if (attempt < 2 && req.views.every((v) => v.version === undefined)) continue;
-        throw new KappaError("VIEW_MISSING", `view file of ${missing.processor} v${missing.version} is not in ${dataDir.root}`, { hint: "is `kappa run` (or `kappa dev`) running with this --data-dir? It builds the file from the log" });
+  const { timeoutMs, deadline } = queryDeadline(req);
+  const plan = {
+    pick: async () => {
+      const picked: PickedView[] = [];
+      for (const v of req.views) {
+        const rec = await records(v.processor);
+        if (!rec) throw new NotFoundError(`processor ${v.processor} is not deployed`, { hint: "`kappa status` lists what exists" });
+        const version = targetVersion(rec, v.version);
+        picked.push({ processor: v.processor, version, path: dataDir.viewFile(v.processor, version) });
       }
-      const result = await pool.run({
-        path: emptyMain(dataDir),
-        attach: Object.fromEntries(picked.map((p) => [p.processor, p.path])),
-        seqSchemas: picked.map((p) => p.processor),
-        sql: req.sql,
-        params: req.params ?? {},
-        ...(req.limit !== undefined ? { limit: req.limit } : {}),
-        maxRows: req.maxRows ?? DEFAULT_MAX_ROWS,
-        maxBytes: req.maxBytes ?? DEFAULT_MAX_BYTES,
-        deadline,
-        timeoutMs,
-      });
-      return { ...result, views: picked.map((p) => ({ processor: p.processor, version: p.version, seq: result.seqs?.[p.processor] ?? 0 })) };
-    } finally {
-      for (const r of releases) r();
-    }
-  }
+      return picked;
+    },
+    live: req.views.every((v) => v.version === undefined),
+    ...(req.minSeq !== undefined ? { minSeq: req.minSeq } : {}),
+    deadline,
+  };
+  return readLeased(dataDir, plan, async (picked) => {
+    const result = await pool.run({
+      path: emptyMain(dataDir),
+      attach: Object.fromEntries(picked.map((p) => [p.processor, p.path])),
+      seqSchemas: picked.map((p) => p.processor),
+      sql: req.sql,
+      params: req.params ?? {},
+      ...answerCaps(req),
+      deadline,
+      timeoutMs,
+    });
+    return { ...result, views: picked.map((p) => ({ processor: p.processor, version: p.version, seq: result.seqs?.[p.processor] ?? 0 })) };
+  });
 }
