@@ -22,6 +22,54 @@ export function renderCsv(columns: string[], rows: Record<string, unknown>[]): s
   return [columns.map(cell).join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n");
 }
 
+/** Renders an answer's rows in one of the output formats. */
+export function renderAnswer(a: { rows: Record<string, unknown>[]; columns: string[] }, format: string): string {
+  switch (format) {
+    case "json":
+      return JSON.stringify(a.rows, null, 2);
+    case "ndjson":
+      return a.rows.map((r) => JSON.stringify(r)).join("\n");
+    case "csv":
+      return renderCsv(a.columns, a.rows);
+    case "table":
+      return renderTable(a.columns, a.rows.map((r) => a.columns.map((c) => r[c])));
+    default:
+      throw new InputError(`unknown format ${format}`, { hint: "use table, json, ndjson or csv" });
+  }
+}
+
+/** What a local answer says about itself besides its rows. */
+export interface AnswerReport {
+  /** Under --json (with no --format): the fields that come before `rows`. */
+  json: Record<string, unknown>;
+  /** Which views, versions and sequences answered, for the line under a table. */
+  from: string;
+  /** The --limit that cut the rows. */
+  limit?: number;
+  /** Set when the catalog was unreachable and the local copy resolved the versions. */
+  fallback?: string;
+}
+
+/**
+ * Prints a local query's answer: JSON under --json (unless --format), else the format; then, for people,
+ * one line on stderr — the summary under a table, or a note when --limit cut the rows. False when it
+ * printed no such line.
+ */
+export function printAnswer(json: boolean, format: string | undefined, a: { rows: Record<string, unknown>[]; columns: string[]; truncated?: boolean }, report: AnswerReport): boolean {
+  if (json && !format) printJson({ ...report.json, rows: a.rows, ...(a.truncated ? { truncated: true } : {}) });
+  else console.log(renderAnswer(a, format ?? "table"));
+  if (!json && (format ?? "table") === "table") {
+    const cut = a.truncated ? ` (cut at --limit ${report.limit}; raise it to see more)` : "";
+    process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${report.from}${cut}${report.fallback ? " (NATS unreachable: used the local catalog copy)" : ""}\n`);
+    return true;
+  }
+  if (a.truncated) {
+    process.stderr.write(`note: rows cut at --limit ${report.limit} (raise --limit to see more)\n`);
+    return true;
+  }
+  return false;
+}
+
 /**
  * The one exit-code rule: 2 when the command as typed must change (a bad flag or value, a name that does
  * not exist, an action the current state refuses: InputError, NotFoundError, BAD_* codes); 1 when it

@@ -2,7 +2,7 @@ import { InputError } from "../../errors.js";
 import { parseVersion, remoteQuery, type RemoteAnswer } from "../../views/index.js";
 import type { CliContext } from "../context.js";
 import { printJson } from "../output.js";
-import { rowCaps } from "./query.js";
+import { rowCaps, timeoutMsOf } from "../queryFlags.js";
 
 /** The flags of `kappa query` that a remote query uses. */
 export interface RemoteQueryFlags {
@@ -24,8 +24,7 @@ function wholeNumber(flag: string, v: string | undefined): number | undefined {
 
 /** `kappa query --remote`: the query goes over NATS to a worker holding the view; any replica may answer. */
 export async function runRemoteQuery(ctx: CliContext, processor: string, sql: string, params: Record<string, unknown>, flags: RemoteQueryFlags, render: (a: RemoteAnswer, format: string) => string): Promise<void> {
-  const timeoutMs = Math.round(Number(flags.timeout) * 1000);
-  if (!(timeoutMs > 0)) throw new InputError(`--timeout ${flags.timeout} is not a positive number of seconds`);
+  const timeoutMs = timeoutMsOf(flags.timeout);
   const rows = rowCaps(flags);
   const minSeq = wholeNumber("--min-seq", flags.minSeq);
   const maxStaleness = wholeNumber("--max-staleness", flags.maxStaleness);

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { createInterface, type Interface } from "node:readline";
 import { KappaError, messageOf } from "../../errors.js";
-import { renderCsv, renderTable } from "../output.js";
+import { renderAnswer, renderTable } from "../output.js";
 import type { ShellSession, ShellTable } from "./session.js";
 
 /** How results print: the sqlite3 habit's modes. */
@@ -110,10 +110,7 @@ export async function runRepl(session: ShellSession, io: { historyFile: string; 
   const statement = async (sql: string) => {
     const t0 = performance.now();
     const a = await session.run(sql.replace(/;\s*$/, ""));
-    if (mode === "json") out(JSON.stringify(a.rows, null, 2));
-    else if (mode === "ndjson") out(a.rows.map((r) => JSON.stringify(r)).join("\n"));
-    else if (mode === "csv") out(renderCsv(a.columns, a.rows));
-    else out(renderTable(a.columns, a.rows.map((r) => a.columns.map((c) => r[c]))));
+    out(renderAnswer(a, mode));
     if (a.truncated) process.stderr.write(`note: rows cut at 10,000\n`);
     if (timer) out(`Run Time: ${(performance.now() - t0).toFixed(1)} ms (${a.views.map((v) => `${v.processor} v${v.version} at seq ${v.seq}`).join(", ")})`);
   };
