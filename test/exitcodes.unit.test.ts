@@ -8,7 +8,7 @@ describe("exit codes", () => {
     expect(exitCodeOf(new InputError("bad flag"))).toBe(2);
     expect(exitCodeOf(new NotFoundError("no such processor"))).toBe(2);
     expect(exitCodeOf(new KappaError("BAD_PORT", "port"))).toBe(2);
-    for (const code of ["CODE_LOAD_FAILED", "TLS_FILE", "STREAM_NOT_APPEND_ONLY", "STREAM_REPLICAS", "NO_FROZEN_VERSION"]) {
+    for (const code of ["CODE_LOAD_FAILED", "TLS_FILE", "STREAM_NOT_APPEND_ONLY", "STREAM_REPLICAS", "NO_FROZEN_VERSION", "TOKEN_REQUIRED"]) {
       expect(exitCodeOf(new KappaError(code, "x")), code).toBe(2);
     }
   });

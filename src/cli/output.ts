@@ -89,6 +89,7 @@ const COMMAND_MUST_CHANGE = new Set([
   "STREAM_NOT_APPEND_ONLY", // needs --stream or --allow-unsafe-log
   "STREAM_REPLICAS", // needs a different --replicas
   "NO_FROZEN_VERSION", // needs --no-build dropped
+  "TOKEN_REQUIRED", // needs --token (writes over HTTP, or a bind beyond loopback)
 ]);
 
 /** One line for stderr: the reason and the hint. Under --json, the error as JSON on stdout. */

@@ -2,13 +2,14 @@ import { rmSync, writeFileSync, mkdirSync } from "node:fs";
 import type { Command } from "commander";
 import { join } from "node:path";
 import { NatsServer, NatsCluster, connectNats, DEFAULT_LIMITS, type BatchLimits } from "../../log/index.js";
-import { InputError } from "../../errors.js";
+import { InputError, KappaError } from "../../errors.js";
 import { Worker, acquireWorkerLock, DEFAULT_LEASE_TTL_MS, DEFAULT_HANDLER_TIMEOUT_MS, type WorkerOptions } from "../../processors/index.js";
 import { validateProcessorName } from "../../views/index.js";
 import { CliContext } from "../context.js";
 import { startHttpServer } from "../http/index.js";
 import { queryCapOptions, withQueryCapFlags, type QueryCapFlags } from "../flags.js";
 import { parsePort } from "./serve.js";
+import { appendOptions, appendSettings, type AppendFlags } from "./serveAppend.js";
 import { warnReplicaShortfalls } from "../replicas.js";
 
 /** Resolves on Ctrl-C or SIGTERM. */
@@ -90,12 +91,17 @@ function placement(o: PlacementFlags): Pick<WorkerOptions, "workerId" | "process
 }
 
 /** What a newcomer needs once `kappa dev` is up: where to look, and what to type in a second terminal. */
-export function devBanner(httpUrl: string | undefined, dataDir: string): string {
+export function devBanner(httpUrl: string | undefined, dataDir: string, http: { token?: boolean; append?: boolean } = {}): string {
   const dir = dataDir === "./.kappa" || dataDir === ".kappa" ? "" : ` --data-dir ${dataDir}`;
   return [
     "",
     ...(httpUrl
-      ? [`  status page   ${httpUrl}/`, `  HTTP API      ${httpUrl}/views   (described at ${httpUrl}/openapi.json; docs/http.md)`, `  metrics       ${httpUrl}/metrics`]
+      ? [
+          `  status page   ${httpUrl}/${http.token ? "?token=<token>" : ""}`,
+          `  HTTP API      ${httpUrl}/views   (described at ${httpUrl}/openapi.json; docs/http.md)`,
+          ...(http.append ? [`  events in     POST ${httpUrl}/events   (Authorization: Bearer <token>)`] : []),
+          `  metrics       ${httpUrl}/metrics`,
+        ]
       : ["  (no HTTP server: --no-serve)"]),
     `  in another terminal, from this directory:  npx kappa${dir} append order.placed '{"user":"ann","amount":12}'  ·  npx kappa${dir} status`,
     "",
@@ -138,18 +144,30 @@ export function registerRun(program: Command): void {
       await Promise.all([nc.close(), bulkNc.close()]);
     });
 
-  withPlacementFlags(withQueryCapFlags(withBatchFlags(program.command("dev"))))
+  const dev = program
+    .command("dev")
     .description("zero-config: an embedded nats-server (JetStream under <data-dir>/nats), the worker and the query server in one process")
     .option("--port <port>", "HTTP port of the query server on 127.0.0.1 (0 picks a free one)", "7070")
+    .option("--token <token>", "the query server requires `Authorization: Bearer <token>` on every request, as `kappa serve --token` (env KAPPA_HTTP_TOKEN)")
     .option("--no-serve", "do not start the query server")
-    .option("--cluster <n>", "start a JetStream cluster of n servers on loopback instead of one (stores under <data-dir>/nats-cluster)")
-    .action(async (o: { port: string; serve: boolean; cluster?: string } & BatchFlags & QueryCapFlags & PlacementFlags, cmd: Command) => {
+    .option("--cluster <n>", "start a JetStream cluster of n servers on loopback instead of one (stores under <data-dir>/nats-cluster)");
+  withPlacementFlags(withQueryCapFlags(withBatchFlags(appendOptions(dev))))
+    .action(async (o: { port: string; token?: string; serve: boolean; cluster?: string } & AppendFlags & BatchFlags & QueryCapFlags & PlacementFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const log = logLine(ctx);
       const limits = batchLimits(o);
       const place = placement(o);
       const members = parseClusterSize(o.cluster);
       const handlerTimeoutMs = handlerTimeout(o);
+      const append = appendSettings(o);
+      const token = o.token ?? process.env.KAPPA_HTTP_TOKEN;
+      // Checked before anything starts, with the rules of `kappa serve`: writes need the token, also on loopback.
+      if (append.allow && !o.serve) throw new InputError("--allow-append takes events through the query server, which --no-serve turns off", { hint: "drop --no-serve, or --allow-append (`kappa append` writes without it)" });
+      if (append.allow && !token) {
+        throw new KappaError("TOKEN_REQUIRED", "--allow-append needs --token, also on loopback: any local process or web page could otherwise write to the log", {
+          hint: "pass --token <secret> (e.g. `openssl rand -hex 24`; env KAPPA_HTTP_TOKEN); producers send `Authorization: Bearer <secret>`",
+        });
+      }
       mkdirSync(ctx.dataDir.root, { recursive: true });
       // The lock before anything else: a second `kappa dev` on this data dir must not start a server on
       // the same JetStream store, nor touch nats.url, before it learns that the first one is running.
@@ -174,10 +192,10 @@ export function registerRun(program: Command): void {
         bulkNc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev-bulk" });
         worker = await Worker.start({ nc, bulkNc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock, handlerTimeoutMs, ...place });
         await warnReplicaShortfalls(nc, ctx.spec, log);
-        if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log, ...queryCapOptions(o) });
+        if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log, ...(token !== undefined ? { token } : {}), ...queryCapOptions(o), append });
         log(`kappa dev: NATS ${server.url} (pid ${server.pids.join(", ")}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
-        if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, ...(http ? { statusPage: `${http.url}/`, openapi: `${http.url}/openapi.json` } : {}), dataDir: ctx.dataDir.root }) + "\n");
-        else process.stderr.write(devBanner(http?.url, ctx.dataDir.root));
+        if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, ...(http ? { statusPage: `${http.url}/`, openapi: `${http.url}/openapi.json`, auth: token ? "bearer" : "none", append: append.allow } : {}), dataDir: ctx.dataDir.root }) + "\n");
+        else process.stderr.write(devBanner(http?.url, ctx.dataDir.root, { token: token !== undefined, append: append.allow }));
         const sig = await interrupted();
         log(`${sig}: stopping`);
       } finally {

@@ -111,7 +111,7 @@ export function registerEvents(app: FastifyInstance, deps: ServerDeps, opts: App
     scope.addContentTypeParser(["application/x-ndjson", "application/ndjson", "application/jsonl"], { parseAs: "string" }, (_req, body, done) => done(null, body));
     const handler = async (req: FastifyRequest<{ Params: { type?: string } }>, reply: FastifyReply) => {
       if (!opts.allow) {
-        throw new HttpError(403, "APPEND_DISABLED", "this server does not take events", { hint: "start it with `kappa serve --allow-append --token <secret>`" });
+        throw new HttpError(403, "APPEND_DISABLED", "this server does not take events", { hint: "start it with `kappa serve --allow-append --token <secret>` (or `kappa dev` with the same flags)" });
       }
       const key = req.headers["idempotency-key"];
       if (key !== undefined && (typeof key !== "string" || key.trim() === "" || key.length > 200)) {
