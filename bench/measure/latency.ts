@@ -29,9 +29,10 @@ const REBUILD_RATE = 5000;
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 /** Publishes `events` at `perSec`; resolves with the send time of every stream sequence. */
-async function paced(pub: PipelinedPublisher, events: OutgoingEvent[], perSec: number): Promise<{ sentAt: Map<number, number>; achieved: number }> {
+async function paced(pub: PipelinedPublisher, events: OutgoingEvent[], perSec: number): Promise<{ sentAt: Map<number, number>; ackMs: number[]; achieved: number }> {
   const enc = new TextEncoder();
   const sentAt = new Map<number, number>();
+  const ackMs: number[] = [];
   const acks: Promise<void>[] = [];
   const t0 = performance.now();
   let sent = 0;
@@ -40,13 +41,16 @@ async function paced(pub: PipelinedPublisher, events: OutgoingEvent[], perSec: n
     for (; sent < due; sent++) {
       const e = events[sent]!;
       const at = now();
-      acks.push(pub.publishNow(`${SPEC.prefix}.${e.type}`, enc.encode(e.json), e.id).then((r) => void sentAt.set(r.seq, at)));
+      acks.push(pub.publishNow(`${SPEC.prefix}.${e.type}`, enc.encode(e.json), e.id).then((r) => {
+        sentAt.set(r.seq, at);
+        ackMs.push(now() - at);
+      }));
     }
     await sleep(1);
   }
   const achieved = Math.round(events.length / ((performance.now() - t0) / 1000));
   await Promise.all(acks);
-  return { sentAt, achieved };
+  return { sentAt, ackMs, achieved };
 }
 
 export async function measureLatency(seconds: number, rebuildEvents = 0): Promise<LatencyResult> {
@@ -80,7 +84,7 @@ export async function measureLatency(seconds: number, rebuildEvents = 0): Promis
     let offset = 0;
     const measure = async (perSec: number): Promise<Latency & { achievedRate: number }> => {
       const n = perSec * (seconds + 1);
-      const { sentAt, achieved } = await paced(pub, all.slice(offset, offset + n), perSec);
+      const { sentAt, ackMs, achieved } = await paced(pub, all.slice(offset, offset + n), perSec);
       offset += n;
       const lastSeq = Math.max(...sentAt.keys());
       const deadline = Date.now() + 10_000;
@@ -94,6 +98,8 @@ export async function measureLatency(seconds: number, rebuildEvents = 0): Promis
         lat.push(seen[j]![1] - sentAt.get(seq)!);
       }
       if (process.env.BENCH_DEBUG) {
+        const a = latency(ackMs.slice(perSec));
+        process.stderr.write(`    publish→ack p50 ${a.p50} p99 ${a.p99} max ${a.max}\n`);
         const t0 = sentAt.get(seqs[0]!)!;
         const slow = lat.map((l, k) => [l, sentAt.get(seqs[k]!)! - t0] as const).filter(([l]) => l > 2.5);
         process.stderr.write(`    ${slow.length} events over 2.5 ms, at (ms since start: latency) ${slow.map(([l, t]) => `${t.toFixed(0)}:${l.toFixed(1)}`).join(" ")}\n`);

@@ -1,8 +1,9 @@
 import { DeliverPolicy, type JetStreamClient, type JsMsg, type ConsumerMessages } from "@nats-io/jetstream";
 import { KappaError, messageOf } from "../errors.js";
 import { wrapJsError } from "./stream.js";
-import { RawEventDecoder, type RawEvent } from "./rawEvent.js";
-import { BatchPacker, type PackedBatch } from "./packed.js";
+import type { RawEvent } from "./rawEvent.js";
+import type { BatchPacker, PackedBatch } from "./packed.js";
+import { EventCollector, PackedCollector, type Collector } from "./collectors.js";
 import { watchForStall } from "./stall.js";
 
 export type { RawEvent } from "./rawEvent.js";
@@ -43,86 +44,12 @@ export interface ReadSpec {
   timeHeader?: boolean;
 }
 
-/** Gathers messages into one kind of batch (decoded events, or raw bytes for another thread). */
-interface Collector<B> {
-  readonly count: number;
-  readonly bytes: number;
-  add(m: JsMsg, seq: number, timestampNanos: number): void;
-  /** A sequence consumed without an event (a writer fence). */
-  skip(seq: number): void;
-  take(pending: number): B;
-}
-
-/** The skipped sequences a batch ending at `lastSeq` carries; later ones stay for the next batch (they lie beyond its checkpoint). */
-function splitSkipped(skipped: number[], lastSeq: number): { mine: number[] | undefined; rest: number[] } {
-  if (skipped.length === 0) return { mine: undefined, rest: skipped };
-  return { mine: skipped.filter((q) => q < lastSeq), rest: skipped.filter((q) => q > lastSeq) };
-}
-
-/** Collects RawEvents (the reader's classic batch). */
-class EventCollector implements Collector<LogBatch> {
-  readonly #decoder: RawEventDecoder;
-  #events: RawEvent[] = [];
-  #skipped: number[] = [];
-  bytes = 0;
-  constructor(prefix: string, timeHeader: boolean) {
-    this.#decoder = new RawEventDecoder(prefix.length + 1, timeHeader);
-  }
-  get count(): number {
-    return this.#events.length;
-  }
-  add(m: JsMsg, _seq: number, timestampNanos: number): void {
-    const ev = this.#decoder.decode(m, timestampNanos);
-    this.#events.push(ev);
-    this.bytes += ev.data.length;
-  }
-  skip(seq: number): void {
-    this.#skipped.push(seq);
-  }
-  take(pending: number): LogBatch {
-    const events = this.#events;
-    const lastSeq = events[events.length - 1]!.seq;
-    const batch: LogBatch = { events, bytes: this.bytes, lastSeq, pending };
-    const { mine, rest } = splitSkipped(this.#skipped, lastSeq);
-    if (mine) batch.skipped = mine;
-    this.#skipped = rest;
-    this.#events = [];
-    this.bytes = 0;
-    return batch;
-  }
-}
-
-/** Collects raw bytes into one transferable buffer per batch. */
-class PackedCollector implements Collector<PackedBatch> {
-  #skipped: number[] = [];
-  constructor(readonly packer: BatchPacker) {
-    packer.reset();
-  }
-  skip(seq: number): void {
-    this.#skipped.push(seq);
-  }
-  get count(): number {
-    return this.packer.count;
-  }
-  get bytes(): number {
-    return this.packer.bytes;
-  }
-  add(m: JsMsg, seq: number, timestampNanos: number): void {
-    this.packer.add(m, seq, timestampNanos);
-  }
-  take(pending: number): PackedBatch {
-    const batch = this.packer.take(pending);
-    const { mine, rest } = splitSkipped(this.#skipped, batch.lastSeq);
-    if (mine) batch.skipped = mine;
-    this.#skipped = rest;
-    return batch;
-  }
-}
-
 /** What the client does to ask the server for more messages (patched to pause a subscription). */
 interface Pullable {
-  pull?: (opts: unknown) => void;
-  pullOptions?: () => unknown;
+  pull?: (opts: { batch?: number }) => void;
+  pullOptions?: () => { batch?: number };
+  /** The consume() options; pullOptions() reads max_messages from here on every pull. */
+  opts?: { max_messages?: number };
 }
 
 /**
@@ -143,6 +70,8 @@ export class LogSubscription<B = LogBatch> {
   #paused = false;
   #resumedAt = 0;
   #deferredPull = false;
+  /** After setWindow(): pulls asking for fewer messages than this are held back (no pull per message). */
+  #minPull = 0;
 
   readonly #prefixDot: string;
 
@@ -217,6 +146,18 @@ export class LogSubscription<B = LogBatch> {
     return this.#limits.maxEvents;
   }
 
+  /**
+   * Changes the pull window (the messages asked for ahead of the handler) from the next pull on. The
+   * client's own re-pull threshold was fixed at open, so a pull for less than half the window waits until
+   * more has arrived (no pull request per message).
+   */
+  setWindow(n: number): void {
+    const p = this.#msgs as unknown as Pullable;
+    if (!p.opts || p.opts.max_messages === n) return;
+    p.opts.max_messages = n;
+    this.#minPull = Math.max(1, Math.floor(n / 2));
+  }
+
   /** Sends no more pull requests until resume(): what was already asked for still arrives. */
   pause(): void {
     this.#paused = true;
@@ -230,7 +171,7 @@ export class LogSubscription<B = LogBatch> {
     if (this.#deferredPull && !this.#stopped) {
       this.#deferredPull = false;
       const p = this.#msgs as unknown as Pullable;
-      p.pull?.(p.pullOptions?.());
+      if (p.pull && p.pullOptions) p.pull(p.pullOptions());
     }
   }
 
@@ -242,7 +183,8 @@ export class LogSubscription<B = LogBatch> {
     const p = this.#msgs as unknown as Pullable;
     const pull = p.pull;
     if (typeof pull !== "function" || typeof p.pullOptions !== "function") return;
-    p.pull = (opts: unknown) => {
+    p.pull = (opts) => {
+      if ((opts.batch ?? Infinity) < this.#minPull) return; // asked again once more has arrived
       if (this.#paused) this.#deferredPull = true;
       else pull.call(p, opts);
     };

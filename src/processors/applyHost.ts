@@ -112,6 +112,11 @@ export class ApplyThread {
     this.#send({ kind: "advance", seq, from });
   }
 
+  /** Puts a thread started in the background back to normal priority. */
+  foreground(): void {
+    if (!this.#gone) this.#send({ kind: "foreground" });
+  }
+
   #send(m: ToThread, transfer?: ArrayBuffer[]): void {
     this.#thread.postMessage(m, transfer);
   }

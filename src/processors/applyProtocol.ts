@@ -26,6 +26,8 @@ export interface ThreadInit {
   timeHeader: boolean;
   /** Shared progress words, see PROGRESS_*. */
   progress: SharedArrayBuffer;
+  /** The thread runs at lower priority until told otherwise (a version catching up; live versions first, see liveFirst.ts). */
+  background?: boolean;
 }
 
 /** Runner → thread. */
@@ -34,6 +36,8 @@ export type ToThread =
   | { kind: "batch"; batch: PackedBatch; gen: number }
   /** Moves the checkpoint to `seq` with no rows when it still stands at `from` (nothing matching lies between). */
   | { kind: "advance"; seq: number; from: number }
+  /** Back to normal priority: the version caught up. */
+  | { kind: "foreground" }
   | { kind: "close" };
 
 /** What a batch (or an advance) did. */

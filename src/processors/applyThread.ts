@@ -8,6 +8,7 @@ import { firstGap } from "../log/gaps.js";
 import { ViewWriter } from "../views/viewFile.js";
 import { BatchApplier, isTransientSqliteError } from "./apply.js";
 import { loadProcessor } from "./load.js";
+import { lowerThreadPriority } from "./liveFirst.js";
 import { PROGRESS_SEQ_OFFSET, PROGRESS_TICKS, PROGRESS_TYPE, type FromThread, type ThreadInit, type ToThread } from "./applyProtocol.js";
 
 const init = workerData as ThreadInit;
@@ -31,6 +32,7 @@ let applier!: BatchApplier;
 let brokenGen = -1;
 let halted = false;
 const unpacker = new BatchUnpacker(init.timeHeader);
+const restorePriority = init.background ? lowerThreadPriority() : () => {};
 try {
   const def = await loadProcessor(init.code, init.codeDir, init.origin);
   const id = { processor: init.processor, version: init.version, codeHash: init.codeHash, log: init.log, entry: init.entry };
@@ -55,6 +57,10 @@ function onMessage(m: ToThread): void {
     writer.close();
     send({ kind: "closed" });
     port.close();
+    return;
+  }
+  if (m.kind === "foreground") {
+    restorePriority();
     return;
   }
   try {

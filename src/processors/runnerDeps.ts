@@ -4,6 +4,7 @@ import type { BatchLimits } from "../log/index.js";
 import type { VersionFailure, DataDir } from "../views/index.js";
 import type { StoredCode } from "./codeStore.js";
 import type { OutboxGate } from "./outbox.js";
+import type { LiveFirst } from "./liveFirst.js";
 
 /** Default for `--handler-timeout`. */
 export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
@@ -32,6 +33,8 @@ export interface RunnerDeps {
   /** Seeds a missing view file from a snapshot; resolves to the snapshot's checkpoint, or null when there is none. */
   restore?: (viewFile: string) => Promise<number | null>;
   limits?: Partial<BatchLimits>;
+  /** Shared by a worker's runners so live versions go first; absent: every version reads and applies at full speed. */
+  liveFirst?: LiveFirst;
   /** How long a write waits for a SQLite lock before it counts as a transient failure (default 5000 ms). */
   busyTimeoutMs?: number;
   /** A handler that does not return within this fails its version (default 10 s). */

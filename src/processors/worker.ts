@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { LiveFirst } from "./liveFirst.js";
 import { hostname } from "node:os";
 import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -83,6 +84,8 @@ export class Worker {
   #snapshots: SnapshotStore | undefined;
   #schedule: SnapshotSchedule | undefined;
   #closed = false;
+  /** Live versions first: rebuilds read in small pulls and apply at lower priority while live ones have events. */
+  #liveFirst: LiveFirst | undefined;
 
   private constructor(
     private readonly opts: WorkerOptions,
@@ -120,6 +123,7 @@ export class Worker {
   }
 
   async #begin(): Promise<void> {
+    this.#liveFirst = await LiveFirst.create();
     // A new replica seeds missing view files from snapshots; without the bucket it replays the whole log.
     this.#snapshots = await SnapshotStore.open(this.opts.nc, this.opts.spec.stream, this.opts.spec.replicas).catch((err: unknown) => void this.#log(`snapshots are off: ${messageOf(err)}`));
     this.#feed = new CatalogFeed(this.catalog, (r, rev) => this.#enqueue(r, rev), (m) => this.#log(m), this.opts.resyncMs);
@@ -252,6 +256,7 @@ export class Worker {
       gate: writer,
       ...(this.#snapshots ? { restore: (file: string) => this.#restore(file, name, v) } : {}),
       limits: this.opts.limits,
+      ...(this.#liveFirst ? { liveFirst: this.#liveFirst } : {}),
       busyTimeoutMs: this.opts.busyTimeoutMs,
       handlerTimeoutMs: this.opts.handlerTimeoutMs,
       ...(v.source ? { upstreamSettled: () => this.#upstreamSettled(v.source!) } : {}),

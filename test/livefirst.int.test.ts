@@ -1,0 +1,126 @@
+import { describe, it, expect } from "vitest";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { getPriority } from "node:os";
+import { TestEnv, waitFor } from "./support/env.js";
+import { writeProcessor } from "./support/processors.js";
+import { LogSubscription, type LogBatch } from "../src/log/index.js";
+import { deployModule } from "../src/processors/index.js";
+import { LiveFirst } from "../src/processors/liveFirst.js";
+import { readCheckpoint } from "../src/views/index.js";
+
+const V1 = resolve("examples/orders/orders_by_user.ts");
+
+/** The nice value of every thread of this process, from /proc (Linux). */
+function threadNices(): number[] {
+  return readdirSync("/proc/self/task").flatMap((tid) => {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      // Fields after the command name in parentheses: state is field 3, nice field 19.
+      return [Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16])];
+    } catch {
+      return []; // the thread ended meanwhile
+    }
+  });
+}
+
+describe("live versions first", () => {
+  it("a rebuild's apply thread runs at lower priority until it catches up, then at the worker's again", async () => {
+    await using env = await TestEnv.start();
+    await env.appendOrders(2000, 171);
+    await env.startWorker();
+    await deployModule(env.nc, env.spec, V1);
+    await env.waitForRecord("orders_by_user", (r) => r.live === 1);
+    const base = getPriority(process.pid);
+    const lowered = threadNices().filter((n) => n > base).length; // none of ours; counted in case the runner has others
+    // v2 holds at event 1,000 until the marker goes: a rebuild that cannot finish before we look.
+    const file = writeProcessor(`
+import { existsSync } from "node:fs";
+export default {
+  name: "orders_by_user",
+  subjects: ["order.*"],
+  schema: ["CREATE TABLE seen (seq INTEGER PRIMARY KEY)"],
+  apply(e, ctx) {
+    if (e.seq === 1000) while (existsSync("MARK")) {}
+    ctx.db.prepare("INSERT INTO seen (seq) VALUES (?)").run(e.seq);
+  },
+};
+`);
+    const mark = join(dirname(file), "hold");
+    writeFileSync(mark, "");
+    writeFileSync(file, readFileSync(file, "utf8").replace('"MARK"', JSON.stringify(mark)));
+    const probe = await LiveFirst.create();
+    await deployModule(env.nc, env.spec, file);
+    const f2 = env.dataDir.viewFile("orders_by_user", 2);
+    await waitFor(() => existsSync(f2) && (readCheckpoint(f2) ?? 0) >= 900, 20_000, "v2 applying up to the held event");
+    const during = threadNices().filter((n) => n > base).length - lowered;
+    rmSync(mark);
+    await env.waitForRecord("orders_by_user", (r) => r.versions["2"]?.state === "caught-up" || r.live === 2);
+    // The thread hears "foreground" after the catch-up: give the message a moment.
+    const after = await waitFor(() => {
+      const n = threadNices().filter((x) => x > base).length - lowered;
+      return n === 0 ? { n } : false;
+    }, 5000, "the rebuild thread back at the worker's priority").catch(() => ({ n: -1 }));
+    if (probe.lowerRebuilds) {
+      expect(during).toBe(1);
+      expect(after.n).toBe(0);
+    } else {
+      // Where a thread could not get its priority back, rebuilds are not lowered at all.
+      expect(during).toBe(0);
+    }
+    expect(readCheckpoint(f2)).toBe(2000);
+  });
+
+  it("setWindow changes the pull size mid-read, and every event still arrives once, in order", async () => {
+    await using env = await TestEnv.start();
+    const events = await env.appendOrders(30_000, 172);
+    // Pull requests are plain NATS messages: a second subscriber on their subject sees each one's batch size.
+    const pulls: number[] = [];
+    const tap = env.nc.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${env.spec.stream}.>`, {
+      callback: (_e, m) => void pulls.push((JSON.parse(new TextDecoder().decode(m.data)) as { batch: number }).batch),
+    });
+    const seqs: number[] = [];
+    const digest = createHash("sha256");
+    let switchedAt = -1;
+    let grownAt = -1;
+    let sub: LogSubscription<LogBatch> | undefined;
+    const done = new Promise<void>((res) => {
+      void LogSubscription.open(env.js, { stream: env.spec.stream, prefix: env.spec.prefix, prefetch: 4000, limits: { maxEvents: 500 } }, (b) => {
+        for (const e of b.events) {
+          seqs.push(e.seq);
+          digest.update(`${e.seq}:${e.type}:${new TextDecoder().decode(e.data)}\n`);
+        }
+        if (switchedAt < 0 && seqs.length >= 5000) {
+          switchedAt = pulls.length;
+          sub!.setWindow(200);
+        } else if (switchedAt >= 0 && grownAt < 0 && seqs.length >= 20_000) {
+          grownAt = pulls.length;
+          sub!.setWindow(4000);
+        }
+        if (seqs.length === events.length) res();
+      }).then((s) => (sub = s));
+    });
+    await done;
+    await sub!.stop();
+    tap.unsubscribe();
+    const expected = createHash("sha256");
+    events.forEach((e, i) => expected.update(`${i + 1}:${e.type}:${JSON.stringify(e.data)}\n`));
+    expect(digest.digest("hex")).toBe(expected.digest("hex"));
+    expect(seqs).toEqual(events.map((_, i) => i + 1));
+    // The tap hears pulls a little after they were sent, so the phases are found in the pulls themselves:
+    // large pulls first, then only small ones (at most the window, never one message at a time: at least
+    // half of it), then large ones again.
+    const firstSmall = pulls.findIndex((b) => b <= 200);
+    const lastSmall = pulls.length - 1 - [...pulls].reverse().findIndex((b) => b <= 200);
+    expect(firstSmall).toBeGreaterThan(0);
+    expect(Math.max(...pulls.slice(0, firstSmall))).toBeGreaterThan(1000);
+    const small = pulls.slice(firstSmall, lastSmall + 1);
+    expect(small.length).toBeGreaterThan(10);
+    expect(Math.max(...small)).toBeLessThanOrEqual(200);
+    expect(Math.min(...small)).toBeGreaterThanOrEqual(100);
+    expect(Math.max(...pulls.slice(lastSmall + 1))).toBeGreaterThan(1000);
+    expect(switchedAt).toBeGreaterThanOrEqual(0);
+    expect(grownAt).toBeGreaterThan(switchedAt);
+  });
+});
