@@ -11,6 +11,7 @@ export * from "./runner.js";
 export * from "./outbox.js";
 export * from "./derived.js";
 export * from "./worker.js";
+export * from "./workerOptions.js";
 export * from "./workerLock.js";
 export * from "./deploy.js";
 export * from "./shadow.js";

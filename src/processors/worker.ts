@@ -1,67 +1,26 @@
-import { existsSync } from "node:fs";
-import { LiveFirst } from "./liveFirst.js";
-import { hostname } from "node:os";
 import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { messageOf } from "../errors.js";
-import { ensureStream, type BatchLimits, type StreamSpec } from "../log/index.js";
-import { Catalog, DataDir, WorkerRegistry, deleteUnread, hasLeaseFile, markFailed, updateCatalogCache, type ProcessorRecord, type VersionRecord } from "../views/index.js";
+import { ensureStream } from "../log/index.js";
+import { Catalog, WorkerRegistry, markFailed, updateCatalogCache, type ProcessorRecord, type VersionRecord } from "../views/index.js";
 import { CodeStore } from "./codeStore.js";
 import { loadProcessor } from "./load.js";
 import { VersionRunner, type InputSpec } from "./runner.js";
 import { outputOf } from "./derived.js";
 import { CatalogFeed } from "./catalogFeed.js";
-import { acquireWorkerLock, type WorkerLock } from "./workerLock.js";
+import { acquireWorkerLock } from "./workerLock.js";
+import { defaultWorkerId, type WorkerOptions } from "./workerOptions.js";
+import { RetiredSweep } from "./retiredSweep.js";
+import { upstreamSettled, type UpstreamView } from "./upstreamSettled.js";
 import { StatsReporter } from "./stats.js";
 import { LeaseTable, DEFAULT_LEASE_TTL_MS } from "./lease.js";
 import { VersionWriter } from "./writer.js";
 import { Heartbeat } from "./heartbeat.js";
 import { QueryService } from "./queryService.js";
 import { SnapshotStore, DEFAULT_SNAPSHOT_KEEP } from "./snapshots.js";
-import { adoptSeedFile } from "./seed.js";
+import { restoreViewFile } from "./seed.js";
 import { SnapshotSchedule } from "./snapshotSchedule.js";
-
-/** How a worker runs. */
-export interface WorkerOptions {
-  nc: NatsConnection;
-  spec: StreamSpec;
-  dataDir: DataDir;
-  limits?: Partial<BatchLimits>;
-  /** How long a view write waits for a SQLite lock before it is retried (default 5000 ms). */
-  busyTimeoutMs?: number;
-  /** A handler that does not return within this fails its version; its apply thread is stopped (default 10 s). */
-  handlerTimeoutMs?: number;
-  /**
-   * A second connection for versions still catching up: a rebuild's backlog then never sits in the socket
-   * ahead of a live version's next event (the client parses a socket's bytes in order). Default: `nc`.
-   */
-  bulkNc?: NatsConnection;
-  /** One line per notable thing (deploys seen, catch-ups, failures, retries). */
-  log?: (line: string) => void;
-  /** How often the whole catalog is read again, in case the watch stalled (default 5000 ms). */
-  resyncMs?: number;
-  /** How often retired versions' files are looked at for deletion (default 1000 ms). */
-  sweepMs?: number;
-  /** The data dir's lock, already taken by the caller (`kappa dev` takes it before anything else); the worker then leaves releasing it to the caller. */
-  lock?: WorkerLock;
-  /** This worker's name among several (default: host name and data dir). */
-  workerId?: string;
-  /** Placement: hold only these processors (default: all). */
-  processors?: string[];
-  /** Writer lease time to live; another replica takes over about this long after a writer stops (default 3000 ms). */
-  leaseTtlMs?: number;
-  /** Answer queries on the held views over NATS (`kappa query --remote`); default true. */
-  serveQueries?: boolean;
-  /** Snapshot every written version this often (default: only when asked, `kappa snapshot`). */
-  snapshotEveryMs?: number;
-  /** Snapshots kept per version (default 3). */
-  snapshotKeep?: number;
-}
-
-/** A worker's default id: the host and the data dir, stable across restarts of the same worker. */
-export function defaultWorkerId(dataDir: DataDir): string {
-  return `${hostname()}:${dataDir.root}`;
-}
+import { LiveFirst } from "./liveFirst.js";
 
 const ACTIVE = new Set(["building", "caught-up", "live"]);
 /** Errors that say the code itself is bad: the version fails. Anything else is retried. */
@@ -76,7 +35,7 @@ export class Worker {
   #queue: Promise<void> = Promise.resolve();
   #feed: CatalogFeed | undefined;
   #cleanup: NodeJS.Timeout | undefined;
-  readonly #waitingForReaders = new Set<string>();
+  #sweep: RetiredSweep | undefined;
   #leaseTimer: NodeJS.Timeout | undefined;
   #stats: StatsReporter | undefined;
   #heartbeat: Heartbeat | undefined;
@@ -130,7 +89,8 @@ export class Worker {
     await this.#feed.read();
     await this.#queue;
     this.#feed.follow();
-    this.#cleanup = setInterval(() => this.#deleteRetired(), this.opts.sweepMs ?? 1000);
+    this.#sweep = new RetiredSweep(this.opts.dataDir, (m) => this.#log(m));
+    this.#cleanup = setInterval(() => this.#sweep?.sweep(this.#records.values(), (key) => this.runners.has(key)), this.opts.sweepMs ?? 1000);
     void this.#watchConnection();
     this.#stats = new StatsReporter(this.catalog, this.jsm, this.runners, (m) => this.#log(m), (key) => this.writers.get(key)?.isWriter === true);
     // A few lease rounds per TTL: renew early, and notice a free lease soon after it expired.
@@ -254,12 +214,12 @@ export class Worker {
       code,
       output,
       gate: writer,
-      ...(this.#snapshots ? { restore: (file: string) => this.#restore(file, name, v) } : {}),
+      ...(this.#snapshots ? { restore: (file: string) => restoreViewFile(this.#snapshots!, file, name, v, (m) => this.#log(m)) } : {}),
       limits: this.opts.limits,
       ...(this.#liveFirst ? { liveFirst: this.#liveFirst } : {}),
       busyTimeoutMs: this.opts.busyTimeoutMs,
       handlerTimeoutMs: this.opts.handlerTimeoutMs,
-      ...(v.source ? { upstreamSettled: () => this.#upstreamSettled(v.source!) } : {}),
+      ...(v.source ? { upstreamSettled: () => upstreamSettled(this.#upstreamView(), v.source!) } : {}),
       // Only the version's writer records these; a replica remembers them in case it takes over.
       onCaughtUp: () => {
         this.#log(`${key}: caught up at ${runner.checkpoint}`);
@@ -280,58 +240,9 @@ export class Worker {
     await runner.start();
   }
 
-  /**
-   * Whether an upstream version has caught up with its own input and published every emit. When it runs
-   * here, its runner says so now; otherwise its catalog state and the stats its worker last reported,
-   * whose checkpoint must reach the upstream's input head as it is now: a report can be old (its worker
-   * stopped or died after saying "caught up"), and events that came after it are not in our input yet.
-   */
-  async #upstreamSettled(src: { processor: string; version: number }): Promise<boolean> {
-    const local = this.runners.get(`${src.processor}/${src.version}`);
-    if (local) return local.caughtUp && local.pending === 0 && local.outboxEmpty;
-    const up = this.#records.get(src.processor)?.versions[String(src.version)];
-    if (up?.state !== "caught-up" && up?.state !== "live") return false;
-    const stats = await this.catalog.stats(src.processor, src.version).catch(() => null);
-    if (stats === null || !stats.caughtUp || stats.outbox !== 0) return false;
-    const input = up.source ? outputOf(this.opts.spec.stream, up.source.processor, up.source.version) : this.opts.spec;
-    const head = (await this.jsm.streams.info(input.stream)).state.last_seq;
-    return stats.checkpoint >= Math.min(head, up.untilSeq ?? head);
-  }
-
-  async #restore(file: string, name: string, v: VersionRecord): Promise<number | null> {
-    const s = await this.#snapshots!.restore(file, name, v.version, v.codeHash);
-    if (s) this.#log(`${name}/${v.version}: joined from the snapshot at ${s.checkpoint}; replaying only the tail`);
-    if (s || !v.seed) return s?.checkpoint ?? null;
-    // A frozen version built for `query --as-of` starts from another version's snapshot at or before its end.
-    const seed = await this.#snapshots!.restore(file, name, v.seed.version, v.codeHash, v.untilSeq ?? v.seed.checkpoint);
-    if (!seed) return null;
-    adoptSeedFile(file, v);
-    this.#log(`${name}/${v.version}: started from v${v.seed.version}'s snapshot at ${seed.checkpoint}; replaying only the tail`);
-    return seed.checkpoint;
-  }
-
-  /** Deletes files of retired versions once no query holds them (see views/leases.ts); says once when a reader makes it wait. */
-  #deleteRetired(): void {
-    for (const rec of this.#records.values()) {
-      for (const v of Object.values(rec.versions)) {
-        const key = `${rec.name}/${v.version}`;
-        if (v.state !== "retired" || this.runners.has(key)) continue;
-        const file = this.opts.dataDir.viewFile(rec.name, v.version);
-        const dir = this.opts.dataDir.viewsOf(rec.name);
-        if (!existsSync(file) && !hasLeaseFile(dir, v.version)) continue;
-        try {
-          if (deleteUnread(dir, v.version, [file, `${file}-wal`, `${file}-shm`])) {
-            this.#waitingForReaders.delete(key);
-            this.#log(`${key}: retired, file deleted`);
-          } else if (!this.#waitingForReaders.has(key)) {
-            this.#waitingForReaders.add(key);
-            this.#log(`${key}: retired; a query still reads it — the file goes when it is done`);
-          }
-        } catch (err) {
-          this.#log(`${key}: cannot delete the retired file yet: ${messageOf(err)}`);
-        }
-      }
-    }
+  /** What `upstreamSettled` reads: this worker's runners and records, the catalog and the stream. */
+  #upstreamView(): UpstreamView {
+    return { spec: this.opts.spec, jsm: this.jsm, catalog: this.catalog, runners: this.runners, records: this.#records };
   }
 
   /** Waits until every queued catalog change has been applied (for tests and `dev`). */
