@@ -1,4 +1,4 @@
-import { mkdirSync, truncateSync } from "node:fs";
+import { mkdirSync, statSync, truncateSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 
@@ -84,5 +84,77 @@ function lockWith(path: string, waitMs: number, take: (db: Database.Database) =>
     db.close();
     if (isBusy(err)) return null;
     throw err;
+  }
+}
+
+function inode(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One lock file kept open for many short shared locks, for pollers (opening a lock file costs far more
+ * than locking it). `current()` says whether the path still names the file this handle has open: a
+ * deleter removes lease files, and a lock on a removed file excludes nobody.
+ */
+export class SharedLocker {
+  readonly #db: Database.Database;
+  readonly #probe: Database.Statement;
+  readonly #ino: number;
+
+  private constructor(readonly path: string, db: Database.Database, ino: number) {
+    this.#db = db;
+    this.#probe = db.prepare("SELECT count(*) FROM sqlite_schema");
+    this.#ino = ino;
+  }
+
+  /** Opens the lock file (creating it), sure that the handle and the path name the same file; null while someone holds it exclusively. */
+  static open(path: string): SharedLocker | null {
+    for (let attempt = 0; ; attempt++) {
+      const before = inode(path);
+      let db: Database.Database;
+      try {
+        db = open(path, 0);
+      } catch (err) {
+        if (isBusy(err)) return null;
+        throw err;
+      }
+      const after = inode(path);
+      if ((before !== undefined && before === after) || attempt >= 3) return new SharedLocker(path, db, after ?? -1);
+      db.close(); // created just now, or replaced meanwhile: look again
+    }
+  }
+
+  /** True while the path still names the file this handle holds. */
+  current(): boolean {
+    return inode(this.path) === this.#ino;
+  }
+
+  /** A shared lock without waiting; null while someone holds the file exclusively. */
+  tryShared(): FileLock | null {
+    try {
+      this.#db.exec("BEGIN");
+      this.#probe.get();
+    } catch (err) {
+      if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
+      if (isBusy(err)) return null;
+      throw err;
+    }
+    let held = true;
+    return {
+      release: () => {
+        if (!held) return;
+        held = false;
+        if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
+      },
+    };
+  }
+
+  /** Closes the handle (any lock goes with it). */
+  close(): void {
+    this.#db.close();
   }
 }

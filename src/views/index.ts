@@ -16,6 +16,7 @@ export * from "./seqWait.js";
 export * from "./queryLimits.js";
 export * from "./query.js";
 export * from "./leases.js";
+export * from "./leasedRead.js";
 export * from "./fileLock.js";
 export * from "./compare.js";
 export * from "./export.js";

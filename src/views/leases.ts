@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { KappaError } from "../errors.js";
-import { trySharedLock, tryExclusiveLock } from "./fileLock.js";
+import { trySharedLock, tryExclusiveLock, SharedLocker } from "./fileLock.js";
 
 /**
  * Reader leases. A query holds a shared lock on its version's lease file from before it opens the view
@@ -23,6 +23,49 @@ export function takeLease(viewsDir: string, version: number): () => void {
     throw new KappaError("LEASE_BUSY", `could not take a reader lease on v${version} within ${READER_WAIT_MS} ms`, { hint: "the worker is deleting this version's files; query again" });
   }
   return () => lock.release();
+}
+
+/**
+ * Reader leases for pollers such as the status page, which must not stall: taken without waiting, on lock
+ * files kept open between polls (reopened when a deleter removed one).
+ */
+export class PollingLeases {
+  readonly #open = new Map<string, SharedLocker>();
+
+  /** Runs `read` under a lease on one version; null, and `read` not run, while a deleter holds it: that version's files are going. */
+  read<T>(viewsDir: string, version: number, read: () => T): T | null {
+    const path = leaseFile(viewsDir, version);
+    let locker = this.#open.get(path);
+    if (locker && !locker.current()) {
+      locker.close();
+      locker = undefined;
+    }
+    if (!locker) {
+      const opened = SharedLocker.open(path);
+      if (!opened) return null;
+      this.#open.set(path, (locker = opened));
+    }
+    const lock = locker.tryShared();
+    if (!lock) return null;
+    try {
+      return read();
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Closes the lock file of one version (its poller is done with it). */
+  forget(viewsDir: string, version: number): void {
+    const path = leaseFile(viewsDir, version);
+    this.#open.get(path)?.close();
+    this.#open.delete(path);
+  }
+
+  /** Closes every lock file. */
+  close(): void {
+    for (const l of this.#open.values()) l.close();
+    this.#open.clear();
+  }
 }
 
 /**

@@ -31,7 +31,7 @@ class ChangeFeed {
 
   #read(): void {
     this.live = this.deps.catalog.get(this.name)?.live ?? null;
-    this.seq = this.live === null ? null : this.deps.checkpoints.read(this.deps.ctx.dataDir.viewFile(this.name, this.live));
+    this.seq = this.live === null ? null : this.deps.checkpoints.read(this.deps.ctx.dataDir, this.name, this.live);
   }
 
   #tick(): void {

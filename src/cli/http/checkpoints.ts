@@ -1,5 +1,6 @@
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import Database, { type Database as Db, type Statement } from "better-sqlite3";
+import { PollingLeases, type DataDir } from "../../views/index.js";
 
 interface Handle {
   db: Db;
@@ -13,14 +14,31 @@ const IDLE_MS = 30_000;
 /**
  * Reads view checkpoints cheaply and often (change streams poll every few dozen ms): one read-only handle
  * and prepared statement per file, reopened when the file is replaced (a rebuilt view) and closed when unused.
- * Each read is its own short transaction, so it never holds back the writer's WAL checkpoints.
+ * Each read is its own short transaction, so it never holds back the writer's WAL checkpoints, and it runs
+ * under a reader lease like a query's (taken without waiting: a poll must not stall), so the worker never
+ * removes a file in the middle of a read, and a file being removed is not opened (which would leave a
+ * fresh -shm/-wal beside it).
  */
 export class CheckpointReader {
   readonly #open = new Map<string, Handle>();
+  readonly #leases = new PollingLeases();
+  /** The lease of each file read lately (viewsDir, version), to close its lock file when the file goes idle. */
+  readonly #leaseOf = new Map<string, [string, number]>();
   readonly #sweep = setInterval(() => this.#closeIdle(), IDLE_MS).unref();
 
-  /** The checkpoint (last applied sequence) of the file at `path`, or null when it does not exist (yet) or cannot be read. */
-  read(path: string): number | null {
+  /** The checkpoint (last applied sequence) of a version's file, or null when it does not exist (yet), cannot be read, or is being deleted. */
+  read(dataDir: DataDir, processor: string, version: number): number | null {
+    const path = dataDir.viewFile(processor, version);
+    // No lease (and no lease file) for a version this data dir does not hold.
+    if (!existsSync(path)) {
+      this.#drop(path);
+      return null;
+    }
+    this.#leaseOf.set(path, [dataDir.viewsOf(processor), version]);
+    return this.#leases.read(dataDir.viewsOf(processor), version, () => this.#read(path));
+  }
+
+  #read(path: string): number | null {
     let ino: number;
     try {
       ino = statSync(path).ino;
@@ -68,11 +86,18 @@ export class CheckpointReader {
   #closeIdle(): void {
     const cutoff = Date.now() - IDLE_MS;
     for (const [path, h] of this.#open) if (h.usedAt < cutoff) this.#drop(path);
+    for (const [path, [dir, version]] of this.#leaseOf) {
+      if (this.#open.has(path)) continue;
+      this.#leases.forget(dir, version);
+      this.#leaseOf.delete(path);
+    }
   }
 
   /** Closes every handle. */
   close(): void {
     clearInterval(this.#sweep);
     for (const path of [...this.#open.keys()]) this.#drop(path);
+    this.#leases.close();
+    this.#leaseOf.clear();
   }
 }

@@ -12,7 +12,7 @@ export function registerHealth(app: FastifyInstance, deps: ServerDeps): void {
   app.get("/healthz", { schema: HEALTH }, async (_req, reply) => {
     const nats = deps.catalog.health();
     const views = deps.catalog.list().filter((r) => r.live !== null).map((r) => {
-      const cp = deps.checkpoints.read(deps.ctx.dataDir.viewFile(r.name, r.live!));
+      const cp = deps.checkpoints.read(deps.ctx.dataDir, r.name, r.live!);
       return { processor: r.name, live: r.live!, seq: cp, readable: cp !== null };
     });
     const status = !nats.reachable && nats.source === "none" ? "unavailable" : !nats.reachable || views.some((v) => !v.readable) ? "degraded" : "ok";

@@ -77,7 +77,7 @@ export function processorView(rec: ProcessorRecord, catalog: LiveCatalog, checkp
   for (const v of Object.values(rec.versions).sort((a, b) => a.version - b.version)) {
     const retired = v.state === "retired";
     const stats = retired ? undefined : catalog.stats(rec.name, v.version);
-    const cp = retired ? null : checkpoints.read(dataDir.viewFile(rec.name, v.version));
+    const cp = retired ? null : checkpoints.read(dataDir, rec.name, v.version);
     const checkpoint = cp ?? stats?.checkpoint ?? null;
     const stale = stats ? now - Date.parse(stats.at) > STALE_MS : undefined;
     const logHead = agreedHead(v.source ? [stats?.logHead] : [head, stats?.logHead], checkpoint);
