@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { DataDir, ViewWriter, tryExclusiveLock, type ProcessorRecord } from "../src/views/index.js";
+import { DataDir, ViewWriter, readCheckpoint, readUnlessDeleting, tryExclusiveLock, type ProcessorRecord } from "../src/views/index.js";
 import { CheckpointReader } from "../src/cli/http/checkpoints.js";
 import { deadLettersOf } from "../src/cli/commands/dlq.js";
 
@@ -75,7 +75,10 @@ describe("dlq and the status page read under reader leases", () => {
       rmSync(join(data.viewsOf("p"), ".readers", "v3.lock"));
       const again = tryExclusiveLock(join(data.viewsOf("p"), ".readers", "v3.lock"));
       expect(reader.read(data, "p", 3)).toBeNull();
+      // `kappa status` reads once, the same way.
+      expect(readUnlessDeleting(data.viewsOf("p"), 3, () => readCheckpoint(path))).toBeNull();
       again!.release();
+      expect(readUnlessDeleting(data.viewsOf("p"), 3, () => readCheckpoint(path))).toBe(42);
       expect(existsSync(path)).toBe(true);
       // A version this data dir does not hold gets no lease file at all.
       expect(reader.read(data, "p", 9)).toBeNull();

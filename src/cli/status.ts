@@ -1,7 +1,8 @@
+import { existsSync } from "node:fs";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { messageOf } from "../errors.js";
 import { logInfo } from "../log/index.js";
-import { Catalog, WorkerRegistry, readCatalogCache, readCheckpoint, type ProcessorRecord, type VersionStats, type VersionState, type WorkerSeen } from "../views/index.js";
+import { Catalog, WorkerRegistry, readCatalogCache, readCheckpoint, readUnlessDeleting, type ProcessorRecord, type VersionStats, type VersionState, type WorkerSeen } from "../views/index.js";
 import { replicaShortfalls, type ReplicaShortfall } from "../processors/index.js";
 import type { CliContext } from "./context.js";
 import type { CheckpointRates } from "./http/rates.js";
@@ -88,7 +89,7 @@ export async function gatherStatus(ctx: CliContext, only?: string, rates?: Check
       const stats: VersionStats | null = catalog && v.state !== "retired" ? await catalog.stats(rec.name, v.version).catch(() => null) : null;
       // The view file on this machine is fresher than the worker's last report; the head is at least it;
       // a frozen version owes nothing past its --until.
-      const checkpoint = v.state === "retired" ? null : readCheckpoint(ctx.dataDir.viewFile(rec.name, v.version)) ?? stats?.checkpoint ?? null;
+      const checkpoint = (v.state === "retired" ? null : localCheckpoint(ctx, rec.name, v.version)) ?? stats?.checkpoint ?? null;
       const logHead = agreedHead(v.source ? [stats?.logHead] : [head, stats?.logHead], checkpoint);
       const lag = checkpoint !== null && logHead !== null ? Math.max(0, Math.min(logHead, v.untilSeq ?? logHead) - checkpoint) : stats ? stats.pending : null;
       const stale = stats ? Date.now() - Date.parse(stats.at) > 5000 : false;
@@ -123,6 +124,13 @@ export async function gatherStatus(ctx: CliContext, only?: string, rates?: Check
   }
   const heads = processors.flatMap((p) => p.versions.filter((v) => !v.source).map((v) => v.logHead));
   return { nats: natsError ? "unreachable" : "ok", ...(natsError ? { natsError } : {}), logHead: agreedHead([head, ...heads], null), ...(unsafe.length ? { logUnsafe: unsafe } : {}), ...(short.length ? { replicaShortfalls: short } : {}), processors, workers };
+}
+
+/** The checkpoint in this machine's file of a version, read under a reader lease (none for a file that is not here, or is being deleted). */
+function localCheckpoint(ctx: CliContext, name: string, version: number): number | null {
+  const file = ctx.dataDir.viewFile(name, version);
+  if (!existsSync(file)) return null;
+  return readUnlessDeleting(ctx.dataDir.viewsOf(name), version, () => readCheckpoint(file));
 }
 
 /** Who writes and who holds a version, from the heartbeats (a silent worker writes nothing). */

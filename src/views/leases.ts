@@ -25,6 +25,17 @@ export function takeLease(viewsDir: string, version: number): () => void {
   return () => lock.release();
 }
 
+/** Runs `read` under a reader lease taken without waiting, once; null, and `read` not run, while a deleter holds it. */
+export function readUnlessDeleting<T>(viewsDir: string, version: number, read: () => T): T | null {
+  const lock = trySharedLock(leaseFile(viewsDir, version), 0);
+  if (!lock) return null;
+  try {
+    return read();
+  } finally {
+    lock.release();
+  }
+}
+
 /**
  * Reader leases for pollers such as the status page, which must not stall: taken without waiting, on lock
  * files kept open between polls (reopened when a deleter removed one).
