@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: measures Kappa's replay, append, latency, queries and memory against the limits of
  * the same machine in the same run, then writes bench/RESULTS.md and bench/results.json.
- * Options: --events N, --naive-events N, --memory-events N, --memory-base N, --latency-seconds S,
+ * Options: --events N, --naive-events N, --memory-events N[,N…], --memory-base N, --latency-seconds S,
  * --query-events N, --skip a,b / --only a,b (stages: read apply naive replay profile append latency query memory filters).
  */
 import { parseArgs } from "node:util";
@@ -27,7 +27,7 @@ const { values: o } = parseArgs({
   options: {
     events: { type: "string", default: "1000000" },
     "naive-events": { type: "string", default: "50000" },
-    "memory-events": { type: "string", default: "5000000" },
+    "memory-events": { type: "string", default: "5000000,10000000" },
     "memory-base": { type: "string", default: "1000000" },
     "latency-seconds": { type: "string", default: "5" },
     "query-events": { type: "string", default: "200000" },
@@ -37,11 +37,12 @@ const { values: o } = parseArgs({
   },
 });
 
-const num = (k: keyof typeof o): number => {
-  const v = Number(String(o[k]).replace(/[_,]/g, ""));
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${k} must be a positive integer, got ${o[k]}`);
+const count = (k: string, s: string): number => {
+  const v = Number(s.replace(/_/g, ""));
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${k} must be a positive integer, got ${s}`);
   return v;
 };
+const num = (k: keyof typeof o): number => count(k, String(o[k]));
 const events = num("events");
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
 const only = list(o.only!);
@@ -52,7 +53,7 @@ const enabled = (s: Stage) => (only.length === 0 || only.includes(s)) && !skip.i
 const results: Results = {
   startedAt: new Date().toISOString(),
   machine: machineFacts(),
-  options: { events, naiveEvents: num("naive-events"), memoryEvents: num("memory-events"), memoryBase: num("memory-base"), latencySeconds: num("latency-seconds"), queryEvents: num("query-events") },
+  options: { events, naiveEvents: num("naive-events"), memoryEvents: String(o["memory-events"]).split(",").map((s) => count("memory-events", s.trim())), memoryBase: num("memory-base"), latencySeconds: num("latency-seconds"), queryEvents: num("query-events") },
   figures: {},
   errors: {},
 };
@@ -101,10 +102,13 @@ try {
   });
   await stage("memory", async () => {
     const base = results.options.memoryBase;
-    const big = results.options.memoryEvents;
     const small = f.replay && f.replay.events === base ? f.replay : await measureReplay(await corpusFile(base), base, { label: "memory base" });
-    const large = await measureReplay(await corpusFile(big), big, { label: "memory large" });
-    f.memory = { baseEvents: base, basePeakMb: small.peakRssMb, bigEvents: big, bigPeakMb: large.peakRssMb, bigReplay: large.replay, bigSteady: large.steady };
+    f.memory = { baseEvents: base, basePeakMb: small.peakRssMb, runs: [] };
+    for (const big of results.options.memoryEvents) {
+      const large = await measureReplay(await corpusFile(big), big, { label: `memory ${big.toLocaleString("en-US")}` });
+      f.memory.runs.push({ events: big, peakMb: large.peakRssMb, replay: large.replay, steady: large.steady });
+      writeReport(o.out!, results, false);
+    }
   });
   await stage("filters", async () => {
     const n = Math.min(events, 1_000_000);

@@ -19,9 +19,9 @@ import { PROCESSOR, startWorker } from "./replay.js";
 export interface LatencyResult {
   seconds: number;
   /** ms, keyed by events/s */
-  byRate: Record<string, Latency & { achievedRate: number }>;
+  byRate: Record<string, Latency & { achievedRate: number; ack: Latency }>;
   /** At 5,000 events/s during the rebuild; `rebuildDone` says whether the rebuild finished before the measurement did. */
-  duringRebuild?: Latency & { achievedRate: number; rebuildEvents: number; rebuildDone: boolean };
+  duringRebuild?: Latency & { achievedRate: number; ack: Latency; rebuildEvents: number; rebuildDone: boolean };
 }
 
 const RATES = [1000, 5000];
@@ -82,7 +82,7 @@ export async function measureLatency(seconds: number, rebuildEvents = 0): Promis
     scope.defer("publisher", () => pub.close());
     const byRate: LatencyResult["byRate"] = {};
     let offset = 0;
-    const measure = async (perSec: number): Promise<Latency & { achievedRate: number }> => {
+    const measure = async (perSec: number): Promise<Latency & { achievedRate: number; ack: Latency }> => {
       const n = perSec * (seconds + 1);
       const { sentAt, ackMs, achieved } = await paced(pub, all.slice(offset, offset + n), perSec);
       offset += n;
@@ -97,14 +97,14 @@ export async function measureLatency(seconds: number, rebuildEvents = 0): Promis
         if (j === seen.length) throw new Error(`event ${seq} never became visible (checkpoint ${seen.at(-1)?.[0]})`);
         lat.push(seen[j]![1] - sentAt.get(seq)!);
       }
+      // The server's part: publish → JetStream's ack (stored), warm-up second dropped.
+      const ack = latency(ackMs.slice(perSec));
       if (process.env.BENCH_DEBUG) {
-        const a = latency(ackMs.slice(perSec));
-        process.stderr.write(`    publish→ack p50 ${a.p50} p99 ${a.p99} max ${a.max}\n`);
         const t0 = sentAt.get(seqs[0]!)!;
         const slow = lat.map((l, k) => [l, sentAt.get(seqs[k]!)! - t0] as const).filter(([l]) => l > 2.5);
         process.stderr.write(`    ${slow.length} events over 2.5 ms, at (ms since start: latency) ${slow.map(([l, t]) => `${t.toFixed(0)}:${l.toFixed(1)}`).join(" ")}\n`);
       }
-      return { ...latency(lat), achievedRate: achieved };
+      return { ...latency(lat), achievedRate: achieved, ack };
     };
     for (const perSec of RATES) {
       process.stderr.write(`  ${perSec} events/s for ${seconds + 1} s (1 s warm-up)…\n`);
