@@ -1,33 +1,18 @@
 import Database, { type Database as Db } from "better-sqlite3";
 import { existsSync, statSync } from "node:fs";
 import { messageOf } from "../errors.js";
-import { BatchPacker, LogSubscription, logIdentity, firstMissingSeq, DEFAULT_LIMITS, type PackedBatch } from "../log/index.js";
+import { BatchPacker, logIdentity, type PackedBatch } from "../log/index.js";
 import type { VersionRecord, VersionFailure } from "../views/index.js";
 import type { ProcessorDefinition } from "./define.js";
-import { DEFAULT_HANDLER_TIMEOUT_MS, type RunnerDeps } from "./runnerDeps.js";
+import { DEFAULT_HANDLER_TIMEOUT_MS, threadInit, type RunnerDeps } from "./runnerDeps.js";
 import type { AppliedReport } from "./applyProtocol.js";
 import { ApplyThread, ThreadStartError, type ThreadPosition } from "./applyHost.js";
 import { OutboxPublisher } from "./outbox.js";
 import { crashFailure, crashRestartLine, stuckFailure } from "./threadFailures.js";
 import { DurationHistogram } from "./histogram.js";
-import { nothingMatchingAfter } from "./idle.js";
+import { idleVerdict } from "./idle.js";
+import { VersionReader } from "./versionReader.js";
 
-/** Aim for batches that apply in about this long. */
-const BATCH_TARGET_MS = 100;
-const MIN_BATCH = 20;
-/** A version starts with batches this small and doubles them while they stay fast: a slow processor's first batch must not take seconds either. */
-const FIRST_BATCH = 100;
-/** Pull windows: a version catching up reads in large pulls on its own connection; a caught-up one needs little. */
-const BULK_PREFETCH = 10_000;
-const LIVE_PREFETCH = 1000;
-/**
- * A catching-up version's pull window while live versions have events: small, so its backlog never
- * stands in the NATS thread's socket ahead of a live event (bench: live p99 during a rebuild 122 ms with
- * 10,000, 37 ms with 1,000, 9 ms with 300).
- */
-const SHARED_PREFETCH = 300;
-/** Batches handed to the thread and not yet applied: beyond this the subscription pauses (bounded memory). */
-const MAX_QUEUED = 3;
 /** A thread that dies this often without moving the checkpoint fails its version. */
 const MAX_CRASHES = 3;
 export { DEFAULT_HANDLER_TIMEOUT_MS, type InputSpec, type RunnerDeps } from "./runnerDeps.js";
@@ -41,7 +26,7 @@ export class VersionRunner {
   readonly name: string;
   readonly version: number;
   #thread: ApplyThread | undefined;
-  #sub: LogSubscription<PackedBatch> | undefined;
+  readonly #reader: VersionReader;
   #outbox: OutboxPublisher | undefined;
   #outboxDb: Db | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -60,13 +45,8 @@ export class VersionRunner {
   #appliedBase = 0;
   #applied = 0;
   #skipped = 0;
-  #generation = 0;
-  /** The current subscription reads on the bulk connection (moved to the main one at catch-up). */
-  #onBulk = false;
   /** The apply thread runs at lower priority (the version is catching up; live versions first). */
   #niced = false;
-  /** The batch size learned so far (kept across re-subscribes). */
-  #batchEvents = FIRST_BATCH;
   #packer: BatchPacker;
   /** Matching events known to be still unread (0 once caught up). */
   pending = 0;
@@ -81,6 +61,20 @@ export class VersionRunner {
     this.name = def.name;
     this.version = record.version;
     this.#packer = new BatchPacker(deps.input.prefix.length + 1);
+    const self = this;
+    this.#reader = new VersionReader(deps, this.#packer, {
+      get caughtUp() {
+        return self.caughtUp;
+      },
+      get queued() {
+        return self.#thread?.outstanding ?? 0;
+      },
+      get careful() {
+        return self.#checkpoint < self.#carefulUntil;
+      },
+      onBatch: (b, gen) => this.#onBatch(b, gen),
+      onReadError: (err) => void this.#retryLater(err),
+    });
   }
 
   /** The stream this version reads (the main log, or an upstream version's output). */
@@ -171,23 +165,7 @@ export class VersionRunner {
     }
     const background = !this.caughtUp && this.deps.liveFirst?.lowerRebuilds === true;
     try {
-      const { thread, checkpoint, replaced } = await ApplyThread.start({
-        path: this.#path,
-        processor: this.name,
-        version: this.version,
-        codeHash: this.record.codeHash,
-        // A file belongs to one log and one catalog entry: one left by another stream or a wiped store is rebuilt.
-        log,
-        entry: this.record.createdAt,
-        ...(this.record.untilSeq !== undefined ? { untilSeq: this.record.untilSeq } : {}),
-        ...(this.record.startSeq !== undefined ? { startSeq: this.record.startSeq } : {}),
-        code: this.deps.code,
-        codeDir: this.deps.dataDir.root + "/code",
-        origin: this.record.origin,
-        busyTimeoutMs: this.deps.busyTimeoutMs,
-        timeHeader: this.record.source !== undefined,
-        ...(background ? { background } : {}),
-      }, this.#timeoutMs, {
+      const { thread, checkpoint, replaced } = await ApplyThread.start(threadInit(this.name, this.record, this.deps, this.#path, log, background), this.#timeoutMs, {
         onApplied: (r) => this.#onApplied(r),
         onBatchError: (message, checkpoint) => {
           if (checkpoint !== undefined) this.#checkpoint = checkpoint;
@@ -215,44 +193,11 @@ export class VersionRunner {
     }
   }
 
-  /**
-   * Opens a consumer at the checkpoint. Every call starts a new generation: a subscription that finishes
-   * opening after a newer call, or after stop(), is closed at once, so two consumers never feed one view.
-   */
+  /** Reads from the checkpoint on, as a new generation of the reader (see VersionReader). */
   async #subscribe(): Promise<void> {
-    if (this.#stopped || this.#failed || !this.#thread) return;
-    const gen = ++this.#generation;
-    const old = this.#sub;
-    this.#sub = undefined;
-    await old?.stop().catch(() => {});
-    if (this.#frozenDone()) return;
+    if (this.#stopped || this.#failed || !this.#thread || this.#frozenDone()) return;
     const startSeq = Math.max(this.#checkpoint + 1, this.record.startSeq ?? 1);
-    let sub: LogSubscription<PackedBatch>;
-    try {
-      const bulk = !this.caughtUp && this.deps.bulkJs !== undefined;
-      this.#onBulk = bulk;
-      sub = await LogSubscription.openPacked(bulk ? this.deps.bulkJs! : this.deps.js, {
-        stream: this.deps.input.stream,
-        prefix: this.deps.input.prefix,
-        startSeq,
-        // A catching-up version holds at most this much in the client ahead of the others' events.
-        prefetch: this.#prefetch,
-        limits: { ...DEFAULT_LIMITS, ...this.deps.limits, maxEvents: Math.min(this.#batchEvents, this.deps.limits?.maxEvents ?? DEFAULT_LIMITS.maxEvents) },
-      }, this.#packer, (b) => this.#onBatch(b, gen));
-    } catch (err) {
-      if (gen === this.#generation) void this.#retryLater(err);
-      return;
-    }
-    if (gen !== this.#generation || this.#stopped || this.#failed) {
-      await sub.stop().catch(() => {});
-      return;
-    }
-    this.#sub = sub;
-    if (this.#checkpoint < this.#carefulUntil) sub.setMaxEvents(1);
-    if ((this.#thread?.outstanding ?? 0) >= MAX_QUEUED) sub.pause();
-    void sub.closed.then((err) => {
-      if (err && gen === this.#generation && !this.#stopped && !this.#failed) void this.#retryLater(err);
-    });
+    await this.#reader.open(startSeq, () => !this.#stopped && !this.#failed);
   }
 
   /** Drops the current consumer and reads again from the checkpoint (after a reconnect, say), instead of waiting for missed heartbeats. */
@@ -261,20 +206,11 @@ export class VersionRunner {
     await this.#subscribe();
   }
 
-  /** The pull window for now: small once caught up, and while catching up small only when live versions have events. */
-  get #prefetch(): number {
-    if (this.caughtUp) return LIVE_PREFETCH;
-    return this.deps.liveFirst?.liveBusy ? SHARED_PREFETCH : BULK_PREFETCH;
-  }
-
   #onBatch(batch: PackedBatch, gen: number): void {
     const thread = this.#thread;
-    if (!thread || gen !== this.#generation) return;
+    if (!thread) return;
     this.#lastBatchAt = Date.now();
-    if (this.caughtUp) this.deps.liveFirst?.sawLiveEvents();
-    else this.#sub?.setWindow(this.#prefetch);
     thread.post(batch, gen);
-    if (thread.outstanding >= MAX_QUEUED) this.#sub?.pause();
   }
 
   #onApplied(r: AppliedReport): void {
@@ -282,7 +218,7 @@ export class VersionRunner {
     this.#applied = r.applied;
     this.#skipped = r.skipped;
     // Whatever generation the report is of: a new subscription may have paused behind batches of the old one.
-    if ((this.#thread?.outstanding ?? 0) < MAX_QUEUED) this.#sub?.resume();
+    this.#reader.resumeIfRoom();
     if (r.pending < 0) {
       // An advance: nothing matching lay between the old checkpoint and the new one.
       if (!this.#frozenDone() && this.#advanceCaughtUp) this.#markCaughtUp();
@@ -303,8 +239,8 @@ export class VersionRunner {
       this.#frozenDone();
       return;
     }
-    if (r.gen !== this.#generation) return;
-    this.#adaptBatchSize(r.events, r.ms);
+    if (r.gen !== this.#reader.generation) return;
+    this.#reader.adaptBatchSize(r.events, r.ms);
     this.pending = r.pending;
     if (r.pending === 0 && !this.deps.upstreamSettled) this.#markCaughtUp(); // a pipeline stage decides in #idleCheck
   }
@@ -314,12 +250,8 @@ export class VersionRunner {
     const until = this.record.untilSeq;
     if (until === undefined || !this.#thread || this.#checkpoint < until) return false;
     this.pending = 0;
-    const sub = this.#sub;
-    if (sub) {
-      this.#sub = undefined;
-      this.#generation++; // its close is not a failure to retry
-      setImmediate(() => void sub.stop().catch(() => {}));
-    }
+    const sub = this.#reader.abandon(); // its close is not a failure to retry
+    if (sub) setImmediate(() => void sub.stop().catch(() => {}));
     this.#markCaughtUp();
     return true;
   }
@@ -328,22 +260,6 @@ export class VersionRunner {
   #truncated(seq: number): void {
     const msg = `log truncated at ${seq}: stream ${this.deps.input.stream} no longer holds event ${seq} (deleted, purged or expired), which this version has not applied — restore the events, or replay a new version from after the gap`;
     this.#fail({ message: msg, seq, at: new Date().toISOString() });
-  }
-
-  /**
-   * Keeps one batch's apply time near BATCH_TARGET_MS: a processor that needs 1 ms per event gets
-   * batches of ~100, so a stop, a poison retry or a watchdog sample never waits on seconds of work;
-   * a fast one grows back to the configured cap.
-   */
-  #adaptBatchSize(events: number, ms: number): void {
-    const sub = this.#sub;
-    if (!sub || events === 0 || this.#checkpoint < this.#carefulUntil) return;
-    const cap = this.deps.limits?.maxEvents ?? DEFAULT_LIMITS.maxEvents;
-    const perEvent = ms / events;
-    const ideal = perEvent > 0 ? BATCH_TARGET_MS / perEvent : cap;
-    const next = Math.min(cap, Math.max(MIN_BATCH, Math.min(ideal, sub.maxEvents * 2)));
-    if (Math.abs(next - sub.maxEvents) / sub.maxEvents > 0.2) sub.setMaxEvents(next);
-    this.#batchEvents = Math.round(next);
   }
 
   #markCaughtUp(): void {
@@ -355,7 +271,7 @@ export class VersionRunner {
     }
     this.deps.onCaughtUp();
     // Live traffic goes over the main connection from now on.
-    if (this.#onBulk) setImmediate(() => void this.restartReading());
+    if (this.#reader.onBulk) setImmediate(() => void this.restartReading());
   }
 
   /** With nothing arriving, ask the log whether anything matching is left after the checkpoint. */
@@ -368,17 +284,12 @@ export class VersionRunner {
       // Upstream first, then our input's head: whatever it published before settling is below that head.
       const upstreamOk = this.caughtUp || !this.deps.upstreamSettled || (await this.deps.upstreamSettled());
       const before = this.#checkpoint;
-      // A version that starts later in the log owes nothing before its start.
-      const from = Math.max(before, (this.record.startSeq ?? 1) - 1);
-      const until = this.record.untilSeq ?? Infinity;
-      const idle = await nothingMatchingAfter(this.deps.jsm, this.deps.input, this.def.subjects, from, until);
-      if (!idle) return;
+      const verdict = await idleVerdict(this.deps.jsm, this.deps.input, this.def.subjects, before, this.record.startSeq, this.record.untilSeq);
+      if (verdict.kind === "busy") return;
       this.pending = 0;
-      // Nothing matching in (before, head]: the checkpoint may cover it, so read-your-writes works for filtered views.
-      const upTo = Math.min(idle.head, until);
-      // Nothing to read, but the head is further on: those events must exist (a filter skips them), never be gone.
-      const missing = await firstMissingSeq(this.deps.jsm, this.deps.input.stream, idle.state, from, upTo);
-      if (missing !== null) return this.#truncated(missing);
+      if (verdict.kind === "gap") return this.#truncated(verdict.seq);
+      // Nothing matching in (before, upTo]: the checkpoint may cover it, so read-your-writes works for filtered views.
+      const upTo = verdict.upTo;
       if (!this.#stopped && this.#thread === thread && this.#checkpoint === before && thread.outstanding === 0 && upTo > before && Date.now() - this.#lastBatchAt >= 200) {
         this.#advanceCaughtUp = upstreamOk;
         thread.advance(upTo, before);
@@ -411,9 +322,8 @@ export class VersionRunner {
     const msg = crashRestartLine(this.name, this.version, reason, at, this.#checkpoint);
     this.lastTrouble = msg;
     this.deps.onTrouble(msg);
-    this.#generation++; // batches posted to the dead thread are gone
-    await this.#sub?.stop().catch(() => {});
-    this.#sub = undefined;
+    this.#reader.nextGeneration(); // batches posted to the dead thread are gone
+    await this.#reader.abandon()?.stop().catch(() => {});
     await new Promise((r) => setTimeout(r, 100 * this.#crashes));
     if (this.#stopped || this.#failed) return;
     if (await this.#startThread()) await this.#subscribe();
@@ -425,11 +335,11 @@ export class VersionRunner {
     this.lastTrouble = msg;
     this.deps.onTrouble(msg);
     const delay = Math.min(5000, 100 * 2 ** Math.min(this.#restarts++, 6));
-    const gen = ++this.#generation; // whatever was queued behind a failed batch is dropped
+    const gen = this.#reader.nextGeneration(); // whatever was queued behind a failed batch is dropped
     await new Promise((r) => setTimeout(r, delay));
     if (this.#stopped || this.#failed) return;
     if (!this.#thread) return this.start();
-    if (gen !== this.#generation) return; // someone resubscribed meanwhile
+    if (gen !== this.#reader.generation) return; // someone resubscribed meanwhile
     await this.#subscribe();
   }
 
@@ -437,7 +347,7 @@ export class VersionRunner {
     if (this.#failed) return;
     this.#failed = true;
     clearInterval(this.#idleTimer);
-    void this.#sub?.stop();
+    void this.#reader.stop();
     void this.#thread?.terminate();
     this.deps.onFailed(f);
   }
@@ -446,7 +356,7 @@ export class VersionRunner {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#idleTimer);
-    await this.#sub?.stop().catch(() => {});
+    await this.#reader.stop();
     await this.#outbox?.stop();
     this.#outboxDb?.close();
     await this.#thread?.close();

@@ -1,7 +1,8 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { BatchLimits } from "../log/index.js";
-import type { VersionFailure, DataDir } from "../views/index.js";
+import type { VersionFailure, VersionRecord, DataDir } from "../views/index.js";
+import type { ThreadInit } from "./applyProtocol.js";
 import type { StoredCode } from "./codeStore.js";
 import type { OutboxGate } from "./outbox.js";
 import type { LiveFirst } from "./liveFirst.js";
@@ -49,3 +50,23 @@ export interface RunnerDeps {
   onTrouble: (message: string) => void;
 }
 
+/** What a version's apply thread starts with. */
+export function threadInit(processor: string, record: VersionRecord, deps: RunnerDeps, path: string, log: string, background: boolean): Omit<ThreadInit, "progress"> {
+  return {
+    path,
+    processor,
+    version: record.version,
+    codeHash: record.codeHash,
+    // A file belongs to one log and one catalog entry: one left by another stream or a wiped store is rebuilt.
+    log,
+    entry: record.createdAt,
+    ...(record.untilSeq !== undefined ? { untilSeq: record.untilSeq } : {}),
+    ...(record.startSeq !== undefined ? { startSeq: record.startSeq } : {}),
+    code: deps.code,
+    codeDir: deps.dataDir.root + "/code",
+    origin: record.origin,
+    busyTimeoutMs: deps.busyTimeoutMs,
+    timeHeader: record.source !== undefined,
+    ...(background ? { background } : {}),
+  };
+}
