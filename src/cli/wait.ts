@@ -3,12 +3,18 @@ import { KappaError } from "../errors.js";
 import { Catalog, type VersionRecord } from "../views/index.js";
 import { fmtEta, fmtNum } from "./output.js";
 
+/** Off a terminal, plain progress lines: at the first report, then whenever another tenth is done or 5 s have passed, whichever comes first. */
+const PLAIN_STEP = 0.1;
+const PLAIN_EVERY_MS = 5000;
+
 /** Waits until a version has caught up (returns its record) or failed (throws with the reason), showing progress on stderr. */
 export async function waitForVersion(catalog: Catalog, name: string, version: number, opts: { quiet?: boolean; timeoutMs?: number } = {}): Promise<VersionRecord> {
   const tty = process.stderr.isTTY && !opts.quiet;
   const bar = tty ? new cliProgress.SingleBar({ format: `${name} v${version} [{bar}] {value}/{total} events | {eps} ev/s | ETA {etaText}`, hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
   let started = false;
   let lastLine = 0;
+  let lastDone = -1;
+  const plain = !tty && !opts.quiet;
   let warned = false;
   const begun = Date.now();
   const deadline = opts.timeoutMs ? Date.now() + opts.timeoutMs : Infinity;
@@ -31,6 +37,8 @@ export async function waitForVersion(catalog: Catalog, name: string, version: nu
         if (bar && started) {
           bar.update(total, { eps: fmtNum(stats?.eventsPerSec ?? 0), etaText: "0s" });
         }
+        // The last word off a terminal: a pipe or a CI log otherwise ends at the last tenth it saw.
+        if (plain) process.stderr.write(`${name} v${version}: caught up — ${fmtNum(total)}/${fmtNum(total)} events (100%) in ${((Date.now() - begun) / 1000).toFixed(1)} s\n`);
         return v;
       }
       if (stats) {
@@ -40,9 +48,11 @@ export async function waitForVersion(catalog: Catalog, name: string, version: nu
           started = true;
           bar.setTotal(total);
           bar.update(done, { eps: fmtNum(stats.eventsPerSec), etaText: eta });
-        } else if (!opts.quiet && Date.now() - lastLine >= 1000) {
+        } else if (plain && (lastDone < 0 || (done > lastDone && done - lastDone >= total * PLAIN_STEP) || Date.now() - lastLine >= PLAIN_EVERY_MS)) {
           lastLine = Date.now();
-          process.stderr.write(`${name} v${version}: ${fmtNum(done)}/${fmtNum(total)} events, ${fmtNum(stats.eventsPerSec)} ev/s, ETA ${eta}\n`);
+          lastDone = done;
+          const pct = total > 0 ? Math.floor((done * 100) / total) : 0;
+          process.stderr.write(`${name} v${version}: ${fmtNum(done)}/${fmtNum(total)} events (${pct}%), ${fmtNum(stats.eventsPerSec)} ev/s, ETA ${eta}\n`);
         }
       }
       if (!stats && !warned && Date.now() - begun > 5000 && !opts.quiet) {
