@@ -28,7 +28,7 @@ export async function frozenVersionAsOf(ctx: CliContext, processor: string, offs
   const basis = rec.versions[String(basisNo)]!;
   const input = basis.source ? outputOf(ctx.spec.stream, basis.source.processor, basis.source.version).stream : ctx.spec.stream;
   const { untilSeq } = await resolveUntil(nc, input, offset);
-  let found = findFrozen(rec, untilSeq, basis.codeHash);
+  let found = findFrozen(rec, untilSeq, basis.codeHash, basis.source);
   let built = false;
   let seed: VersionSeed | undefined;
   if (!found) {
@@ -43,7 +43,7 @@ export async function frozenVersionAsOf(ctx: CliContext, processor: string, offs
     if (!opts.quiet) {
       process.stderr.write(`${processor}: no version as of seq ${untilSeq} yet — building one ${seed ? `from v${seed.version}'s snapshot at seq ${seed.checkpoint} (${untilSeq - seed.checkpoint} events to replay)` : "from the start of the log"}\n`);
     }
-    const r = await replayProcessor(nc, ctx.spec, processor, { from: "start", until: String(untilSeq), codeOf: basisNo, reuse: true, ...(seed ? { seed } : {}) });
+    const r = await replayProcessor(nc, ctx.spec, processor, { from: "start", until: String(untilSeq), codeOf: basisNo, reuse: true, pinSource: true, ...(seed ? { seed } : {}) });
     found = r.version;
     built = !r.unchanged;
   }

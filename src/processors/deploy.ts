@@ -84,7 +84,7 @@ export async function deployModule(nc: NatsConnection, spec: StreamSpec, moduleP
 }
 
 /** `kappa replay`: a new version running the live version's code (or another version's) from an offset. */
-export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, processor: string, opts: { from: string; until?: string; codeOf?: number; promote?: boolean; reuse?: boolean; seed?: { version: number; checkpoint: number } }): Promise<DeployResult> {
+export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, processor: string, opts: { from: string; until?: string; codeOf?: number; promote?: boolean; reuse?: boolean; seed?: { version: number; checkpoint: number }; pinSource?: boolean }): Promise<DeployResult> {
   refusePromoteFrozen(opts);
   const catalog = await Catalog.open(nc, spec.stream, spec.replicas);
   const rec = await catalog.require(processor);
@@ -93,7 +93,8 @@ export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, proc
   if (!basis) throw new InputError(`${processor} has no version ${base}`, { hint: `see \`kappa status ${processor}\`` });
   const code = await CodeStore.open(nc, spec.stream, undefined, spec.replicas);
   const def = await loadProcessor(await code.get(basis.codeHash, basis.codeKind), undefined, basis.origin);
-  const source = await resolveSource(nc, spec.stream, catalog, def);
+  // `pinSource` (query --as-of): read the upstream version the basis reads, whose output the offset is in, not the upstream's live one.
+  const source = opts.pinSource && basis.source ? basis.source : await resolveSource(nc, spec.stream, catalog, def);
   const input = source ? outputOf(spec.stream, source.processor, source.version).stream : spec.stream;
   const start = await resolveStart(nc, input, opts.from);
   const until = opts.until !== undefined ? await resolveUntil(nc, input, opts.until, start.startSeq) : undefined;

@@ -65,11 +65,14 @@ export function isFrozen(v: VersionRecord): boolean {
 
 /**
  * A frozen version that answers "as of `untilSeq`" with the given code: one that reads the whole log
- * (from start) and has not failed or been retired. The newest such version wins.
+ * (from start) and has not failed or been retired. The newest such version wins. For a pipeline stage
+ * the sequence is one of its input's (the upstream version's output stream): only a version reading the
+ * same upstream version answers, since seq 500 of another upstream version's output is another moment.
  */
-export function findFrozen(rec: ProcessorRecord, untilSeq: number, codeHash: string): VersionRecord | undefined {
+export function findFrozen(rec: ProcessorRecord, untilSeq: number, codeHash: string, source?: VersionRecord["source"]): VersionRecord | undefined {
   return Object.values(rec.versions)
     .filter((v) => v.untilSeq === untilSeq && v.codeHash === codeHash && (v.startSeq ?? 1) <= 1 && v.state !== "retired" && v.state !== "failed" && !v.error)
+    .filter((v) => v.source?.processor === source?.processor && v.source?.version === source?.version)
     .sort((a, b) => b.version - a.version)[0];
 }
 
