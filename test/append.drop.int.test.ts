@@ -50,4 +50,33 @@ describe("append --file across a NATS drop", () => {
       await server.kill();
     }
   }, 120_000);
+
+  it("holds a prefix of the file after a kill with many events in flight, and a re-run completes it exactly once, in order", async () => {
+    await using env = await TestEnv.start();
+    const lines = Array.from({ length: 2 * LINES }, (_, i) => JSON.stringify({ type: i % 3 ? "order.placed" : "order.paid", id: `o-${i}`, data: { n: i } }));
+    const file = join(env.dir, "envelopes.ndjson");
+    writeFileSync(file, lines.join("\n") + "\n");
+    const dataOf = (l: string) => JSON.stringify((JSON.parse(l) as { data: unknown }).data) + "\n";
+    const digestOf = (ls: string[]) => createHash("sha256").update(ls.map(dataOf).join("")).digest("hex");
+    const args = ["--nats", env.server.url, "--data-dir", env.dataDir.root, "append", "--file", file];
+
+    const first = kappaAsync(args);
+    await waitFor(async () => (await env.jsm.streams.info(env.spec.stream)).state.messages > 10_000, 30_000, "the first run under way");
+    await env.server.kill();
+    expect((await first).code).not.toBe(0);
+    const server = await env.server.restart();
+    try {
+      await waitFor(() => env.jsm.streams.info(env.spec.stream).catch(() => undefined), 20_000, "server back");
+      const partial = await streamDigest(env);
+      expect(partial.count).toBeGreaterThan(0);
+      expect(partial.count).toBeLessThan(lines.length);
+      expect(partial.digest).toBe(digestOf(lines.slice(0, partial.count))); // a prefix: no later line without every earlier one
+      const again = kappa(args);
+      expect(again.stderr).toBe("");
+      expect(again.code).toBe(0);
+      expect(await streamDigest(env)).toEqual({ count: lines.length, digest: digestOf(lines) });
+    } finally {
+      await server.kill();
+    }
+  }, 120_000);
 });

@@ -9,6 +9,7 @@ export * from "./publisher.js";
 export * from "./append.js";
 export * from "./atomicAppend.js";
 export * from "./fileAppend.js";
+export * from "./fastAppend.js";
 export * from "./pending.js";
 export * from "./server.js";
 export * from "./serverVersion.js";
