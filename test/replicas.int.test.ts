@@ -6,7 +6,7 @@ import { TestEnv, waitFor } from "./support/env.js";
 import { WorkerProcess } from "./support/workerProcess.js";
 import { kappa } from "./support/cli.js";
 import { Catalog } from "../src/views/index.js";
-import { LeaseTable } from "../src/processors/index.js";
+import { LeaseTable, outputOf } from "../src/processors/index.js";
 
 describe("buckets with fewer replicas than asked", () => {
   it("warns at worker start and in `kappa status` with the command that fixes it, and stops once it is fixed", async () => {
@@ -14,11 +14,13 @@ describe("buckets with fewer replicas than asked", () => {
     // Made while the log was on one server: JetStream keeps an existing bucket's R1 whatever a later create asks.
     await Catalog.open(env.nc, env.spec.stream, 1);
     await LeaseTable.open(env.nc, env.spec.stream, "setup", undefined, 1);
+    // And an output stream of a pipeline stage, made by hand the same way.
+    await env.jsm.streams.add({ name: outputOf(env.spec.stream, "facts", 1).stream, subjects: [`${outputOf(env.spec.stream, "facts", 1).prefix}.>`], num_replicas: 1 });
     const dir = mkdtempSync(join(tmpdir(), "kappa-replicas-"));
     try {
       await using worker = WorkerProcess.start(env.nats.url, dir, ["--worker-id", "w1"], ["--replicas", "3"]);
       await waitFor(() => /running on/.test(worker.output), 30_000, "the worker to start");
-      expect(worker.output).toMatch(/warning: fewer replicas than --replicas asks for 3: the catalog \(KV_KAPPA_catalog\) keeps 1, the writer leases \(KV_KAPPA_leases\) keeps 1\n\s+hint: raise them with `nats stream edit KV_KAPPA_catalog --replicas 3` and `nats stream edit KV_KAPPA_leases --replicas 3`/);
+      expect(worker.output).toMatch(/warning: fewer replicas than --replicas asks for 3: the catalog \(KV_KAPPA_catalog\) keeps 1, the writer leases \(KV_KAPPA_leases\) keeps 1, the output of facts v1 \(KAPPA_OUT_facts_v1\) keeps 1\n\s+hint: raise them with `nats stream edit KV_KAPPA_catalog --replicas 3` and `nats stream edit KV_KAPPA_leases --replicas 3` and `nats stream edit KAPPA_OUT_facts_v1 --replicas 3`/);
       // What the worker created itself is replicated as asked, so it is not named.
       expect(worker.output).not.toMatch(/KV_KAPPA_workers/);
 
@@ -28,10 +30,10 @@ describe("buckets with fewer replicas than asked", () => {
       expect(shown.stdout).toMatch(/WARNING: fewer replicas than --replicas asks for 3: the catalog \(KV_KAPPA_catalog\) keeps 1/);
       expect(shown.stdout).toMatch(/hint: raise them with `nats stream edit KV_KAPPA_catalog --replicas 3`/);
       const json = JSON.parse(kappa([...args, "--json"]).stdout) as { replicaShortfalls?: { stream: string; has: number; wants: number }[] };
-      expect(json.replicaShortfalls?.map((s) => `${s.stream} ${s.has}/${s.wants}`)).toEqual(["KV_KAPPA_catalog 1/3", "KV_KAPPA_leases 1/3"]);
+      expect(json.replicaShortfalls?.map((s) => `${s.stream} ${s.has}/${s.wants}`)).toEqual(["KV_KAPPA_catalog 1/3", "KV_KAPPA_leases 1/3", "KAPPA_OUT_facts_v1 1/3"]);
 
       // What the hint says, done through the API `nats stream edit` uses: the warning goes.
-      for (const s of ["KV_KAPPA_catalog", "KV_KAPPA_leases"]) {
+      for (const s of ["KV_KAPPA_catalog", "KV_KAPPA_leases", "KAPPA_OUT_facts_v1"]) {
         const info = await env.jsm.streams.info(s);
         await env.jsm.streams.update(s, { ...info.config, num_replicas: 3 });
       }

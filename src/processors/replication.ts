@@ -48,7 +48,9 @@ export async function replicaShortfalls(nc: NatsConnection, spec: StreamSpec): P
     if (what === undefined || has >= wants) continue;
     short.push({ stream: name, what, has, wants, asked: spec.replicas !== undefined, fix: `nats stream edit ${name} --replicas ${wants}` });
   }
-  return short.sort((a, b) => a.stream.localeCompare(b.stream));
+  // Kappa's own buckets first, in a fixed order, then the output streams by name.
+  const rank = (n: string) => [...known.keys()].indexOf(n) + 1 || known.size + 1;
+  return short.sort((a, b) => rank(a.stream) - rank(b.stream) || a.stream.localeCompare(b.stream));
 }
 
 /** The shortfalls as one warning and one hint (the commands that fix them), in the house's message/hint shape. */
