@@ -9,14 +9,19 @@ import { pidAlive } from "./support/dev.js";
 
 const CONTENDER = resolve("test/support/lockContender.mjs");
 
-/** Starts a contender process; resolves with what it printed once it has exited. */
+/** Starts a contender process; resolves with its verdict line ("got …" or "refused …"), or all it printed if it exited without one. */
 function contender(lockPath: string, startAt: number, holdMs: number, children: ChildProcess[]): Promise<string> {
   const child = spawn(process.execPath, [CONTENDER, lockPath, String(startAt), String(holdMs)], { stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let out = "";
-  child.stdout!.on("data", (b: Buffer) => (out += b.toString()));
-  child.stderr!.on("data", (b: Buffer) => (out += b.toString()));
-  return new Promise((res) => child.once("exit", () => res(out.trim())));
+  return new Promise((res) => {
+    child.stdout!.on("data", (b: Buffer) => {
+      out += b.toString();
+      if (out.includes("\n")) res(out.trim());
+    });
+    child.stderr!.on("data", (b: Buffer) => (out += b.toString()));
+    child.once("exit", () => res(out.trim()));
+  });
 }
 
 describe("one worker per data dir", () => {
@@ -35,8 +40,10 @@ describe("one worker per data dir", () => {
       expect(pidAlive(first.pid!)).toBe(false);
       expect(existsSync(lockPath)).toBe(true);
 
-      const startAt = Date.now() + 2500; // time enough for every process to load the code
-      const outs = await Promise.all(Array.from({ length: 4 }, () => contender(lockPath, startAt, 2500, children)));
+      const startAt = Date.now() + 2500; // time enough for every process to load the code, mostly
+      // The winner holds the lock until the test ends, so a contender that loads late on a busy machine
+      // still meets it held, rather than finding it free after the winner left.
+      const outs = await Promise.all(Array.from({ length: 4 }, () => contender(lockPath, startAt, 120_000, children)));
       expect(outs.filter((o) => o === "got"), outs.join(" | ")).toHaveLength(1);
       expect(outs.filter((o) => /^refused another worker \(pid \d+\) is using this data directory$/.test(o))).toHaveLength(3);
     } finally {
