@@ -105,7 +105,7 @@ export async function allowsAtomic(jsm: JetStreamManager, stream: string): Promi
 function checkReplicas(spec: StreamSpec, has: number | undefined): void {
   if (spec.replicas !== undefined && (has ?? 1) < spec.replicas) {
     throw new KappaError("STREAM_REPLICAS", `stream ${spec.stream} keeps ${has ?? 1} replica(s), but --replicas asks for ${spec.replicas}`, {
-      hint: `raise them with \`nats stream edit ${spec.stream} --replicas ${spec.replicas}\`, or pass --replicas ${has ?? 1} (env KAPPA_REPLICAS)`,
+      hint: `raise them with \`kappa --replicas ${spec.replicas} log replicas --apply\` (or \`nats stream edit ${spec.stream} --replicas ${spec.replicas}\`), or pass --replicas ${has ?? 1} (env KAPPA_REPLICAS)`,
     });
   }
 }

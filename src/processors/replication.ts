@@ -1,5 +1,6 @@
 import { jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { KappaError, messageOf } from "../errors.js";
 import type { StreamSpec } from "../log/index.js";
 import { catalogBucket, workersBucket } from "../views/index.js";
 import { codeBucket } from "./codeStore.js";
@@ -32,6 +33,7 @@ export async function replicaShortfalls(nc: NatsConnection, spec: StreamSpec): P
   const log = infos.find((s) => s.config.name === spec.stream);
   const wants = spec.replicas ?? log?.config.num_replicas ?? 1;
   const known = new Map<string, string>([
+    [spec.stream, "the log"],
     [`KV_${catalogBucket(spec.stream)}`, "the catalog"],
     [`KV_${workersBucket(spec.stream)}`, "the worker heartbeats"],
     [`KV_${leaseBucket(spec.stream)}`, "the writer leases"],
@@ -53,6 +55,25 @@ export async function replicaShortfalls(nc: NatsConnection, spec: StreamSpec): P
   return short.sort((a, b) => rank(a.stream) - rank(b.stream) || a.stream.localeCompare(b.stream));
 }
 
+/** Raises each shortfall to the replicas it wants (JetStream copies the data to the new replicas while serving); the streams raised. */
+export async function raiseReplicas(nc: NatsConnection, short: ReplicaShortfall[]): Promise<ReplicaShortfall[]> {
+  const jsm = await jetstreamManager(nc);
+  const done: ReplicaShortfall[] = [];
+  for (const s of short) {
+    try {
+      const info = await jsm.streams.info(s.stream);
+      await jsm.streams.update(s.stream, { ...info.config, num_replicas: s.wants });
+      done.push(s);
+    } catch (err) {
+      throw new KappaError("REPLICAS_NOT_RAISED", `cannot raise ${s.what} (${s.stream}) to ${s.wants} replicas: ${messageOf(err)}${done.length ? ` (raised before it: ${done.map((d) => d.stream).join(", ")})` : ""}`, {
+        hint: "a stream keeps at most as many replicas as the cluster has servers (`kappa log info` lists them); pass a smaller --replicas",
+        cause: err,
+      });
+    }
+  }
+  return done;
+}
+
 /** The shortfalls as one warning and one hint (the commands that fix them), in the house's message/hint shape. */
 export function shortfallWarning(short: ReplicaShortfall[]): { message: string; hint: string } | undefined {
   if (short.length === 0) return undefined;
@@ -61,6 +82,6 @@ export function shortfallWarning(short: ReplicaShortfall[]): { message: string; 
   const items = short.map((s) => `${s.what} (${s.stream}) keeps ${s.has}`).join(", ");
   return {
     message: `fewer replicas than ${why}: ${items}`,
-    hint: `raise ${short.length === 1 ? "it" : "them"} with ${short.map((s) => `\`${s.fix}\``).join(" and ")} (the servers copy the data while serving)`,
+    hint: `raise ${short.length === 1 ? "it" : "them"} with \`kappa ${short[0]!.asked ? `--replicas ${wants} ` : ""}log replicas --apply\` (or ${short.map((s) => `\`${s.fix}\``).join(" and ")}); the servers copy the data while serving`,
   };
 }

@@ -5,6 +5,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { InputError } from "../../errors.js";
 import { CliContext } from "../context.js";
 import { printJson, fmtNum, renderTable } from "../output.js";
+import { registerLogReplicas } from "./replicas.js";
 
 /** An example's JSON, cut to fit a table cell. */
 function exampleText(v: unknown, max = 70): string {
@@ -106,4 +107,5 @@ export function registerLog(program: Command): void {
         await ctx.close();
       }
     });
+  registerLogReplicas(log);
 }
