@@ -12,6 +12,8 @@ export interface PackedBatch {
   end: number;
   count: number;
   lastSeq: number;
+  /** When the log stored the last event (epoch ms, the server's clock). */
+  lastStoredAt: number;
   /** Matching events the log still held after the last one. */
   pending: number;
   /** Types first seen in this batch: they extend the packer's type table at index `typeBase`. */
@@ -54,6 +56,7 @@ export class BatchPacker {
   #end = 0;
   #count = 0;
   #lastSeq = 0;
+  #lastStoredAt = 0;
   /** The next batch starts at about the size of the last one, so trickles stay small and replays grow once. */
   #capacity = MIN_CAPACITY;
 
@@ -88,7 +91,8 @@ export class BatchPacker {
     const dv = this.#dv;
     const at = this.#end;
     dv.setFloat64(at, seq, true);
-    dv.setFloat64(at + 8, Math.floor(timestampNanos / 1e6), true);
+    const storedAt = Math.floor(timestampNanos / 1e6);
+    dv.setFloat64(at + 8, storedAt, true);
     dv.setUint32(at + 16, t, true);
     dv.setInt32(at + 20, hdr, true);
     dv.setUint32(at + 24, raw.length, true);
@@ -96,6 +100,7 @@ export class BatchPacker {
     this.#end = need;
     this.#count++;
     this.#lastSeq = seq;
+    this.#lastStoredAt = storedAt;
   }
 
   #grow(need: number): void {
@@ -116,6 +121,7 @@ export class BatchPacker {
       end: this.#end,
       count: this.#count,
       lastSeq: this.#lastSeq,
+      lastStoredAt: this.#lastStoredAt,
       pending,
       newTypes: this.#typeList.slice(typeBase),
       typeBase,

@@ -4,17 +4,33 @@ import { Worker as Thread } from "node:worker_threads";
 
 /** Live versions that had events within this long count as busy: rebuilds then read in small pulls. */
 const LIVE_BUSY_MS = 1000;
+/** Live events that wait this much longer than usual to reach the worker make rebuilds hold back. */
+const LIVE_DELAY_TARGET_MS = 2;
+/** "Usual" is the lowest delay seen over about this long (server and worker clocks may differ: only changes count). */
+const BASE_DELAY_WINDOW_MS = 10_000;
+/** A rebuild's pause after each batch grows (doubling, at most every 10 ms) up to this while live events queue up… */
+const MAX_HOLD_MS = 200;
+/** …and halves every this many ms while they do not. */
+const EASE_EVERY_MS = 100;
 /** How much nicer than the worker a rebuild's apply thread runs (Linux: per thread): at +10 it gets about a tenth of a contended core. */
 const BACKGROUND_STEP = 10;
 
 /**
  * Live versions go first. A worker shares one of these among its runners: caught-up versions say when
- * they get events; versions catching up read in small pulls while that is recent (their backlog then
- * never fills the NATS thread's socket ahead of a live event) and apply on threads of lower priority
- * (so a rebuild takes what CPU the live versions, queries and nats-server leave, and all of it when idle).
+ * they get events and how long those took to arrive; versions catching up read in small pulls while that
+ * is recent (their backlog then never fills the NATS thread's socket ahead of a live event), pause after
+ * each batch while live events arrive later than usual (a rebuild is background traffic, as LEDBAT is
+ * for networks: it backs off on rising delay and takes all the room when there is no live traffic), and
+ * apply on threads of lower priority (so they take what CPU live versions and queries leave).
  */
 export class LiveFirst {
   #liveAt = -Infinity;
+  #hold = 0;
+  #holdChangedAt = -Infinity;
+  /** The lowest delay of this and the previous half-window. */
+  #minNow = Infinity;
+  #minBefore = Infinity;
+  #windowStart = -Infinity;
 
   private constructor(
     /** Whether rebuild threads run at lower priority: only where a thread can return to normal at catch-up. */
@@ -31,9 +47,31 @@ export class LiveFirst {
     return new LiveFirst(false);
   }
 
-  /** A caught-up version got events. */
-  sawLiveEvents(): void {
-    this.#liveAt = performance.now();
+  /** A caught-up version got events; the last of them was stored at `storedAt` (epoch ms, the server's clock). */
+  sawLiveEvents(storedAt: number): void {
+    const now = performance.now();
+    this.#liveAt = now;
+    const delay = Date.now() - storedAt;
+    if (now - this.#windowStart > BASE_DELAY_WINDOW_MS / 2) {
+      this.#minBefore = this.#minNow;
+      this.#minNow = Infinity;
+      this.#windowStart = now;
+    }
+    this.#minNow = Math.min(this.#minNow, delay);
+    const queued = delay - Math.min(this.#minNow, this.#minBefore);
+    if (queued > LIVE_DELAY_TARGET_MS) {
+      if (now - this.#holdChangedAt < 10) return;
+      this.#hold = Math.min(MAX_HOLD_MS, Math.max(2, this.#hold * 2));
+      this.#holdChangedAt = now;
+    } else if (this.#hold > 0 && now - this.#holdChangedAt >= EASE_EVERY_MS) {
+      this.#hold = this.#hold < 2 ? 0 : this.#hold / 2;
+      this.#holdChangedAt = now;
+    }
+  }
+
+  /** How long a rebuild waits after each batch before it reads on: 0 unless live events arrive later than usual. */
+  get rebuildHoldMs(): number {
+    return this.liveBusy ? this.#hold : 0;
   }
 
   /** Whether caught-up versions got events in the last second. */

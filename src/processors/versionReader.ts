@@ -46,6 +46,8 @@ export class VersionReader {
   #onBulk = false;
   /** The batch size learned so far (kept across re-subscribes). */
   #batchEvents = FIRST_BATCH;
+  /** Reading waits (live first: live events arrive later than usual) until this timer fires. */
+  #hold: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: RunnerDeps, private readonly packer: BatchPacker, private readonly host: ReaderHost) {}
 
@@ -88,7 +90,7 @@ export class VersionReader {
     }
     this.#sub = sub;
     if (this.host.careful) sub.setMaxEvents(1);
-    if (this.host.queued >= MAX_QUEUED) sub.pause();
+    if (this.host.queued >= MAX_QUEUED || this.#hold) sub.pause();
     void sub.closed.then((err) => {
       if (err && gen === this.#generation && stillWanted()) this.host.onReadError(err);
     });
@@ -109,12 +111,14 @@ export class VersionReader {
 
   /** Stops the current subscription (a batch being collected is handed over first). */
   async stop(): Promise<void> {
+    clearTimeout(this.#hold);
+    this.#hold = undefined;
     await this.#sub?.stop().catch(() => {});
   }
 
   /** The thread reported on a batch or an advance: reading goes on if it waited for room. */
   resumeIfRoom(): void {
-    if (this.host.queued < MAX_QUEUED) this.#sub?.resume();
+    if (this.host.queued < MAX_QUEUED && !this.#hold) this.#sub?.resume();
   }
 
   #detach(): LogSubscription<PackedBatch> | undefined {
@@ -135,10 +139,20 @@ export class VersionReader {
 
   #onBatch(batch: PackedBatch, gen: number): void {
     if (gen !== this.#generation) return;
-    if (this.host.caughtUp) this.deps.liveFirst?.sawLiveEvents();
+    const live = this.deps.liveFirst;
+    if (this.host.caughtUp) live?.sawLiveEvents(batch.lastStoredAt);
     else this.#sub?.setWindow(this.#prefetch);
     this.host.onBatch(batch, gen);
     if (this.host.queued >= MAX_QUEUED) this.#sub?.pause();
+    const holdMs = this.host.caughtUp ? 0 : (live?.rebuildHoldMs ?? 0);
+    if (holdMs > 0 && !this.#hold) {
+      this.#sub?.pause();
+      this.#hold = setTimeout(() => {
+        this.#hold = undefined;
+        this.resumeIfRoom();
+      }, holdMs);
+      this.#hold.unref();
+    }
   }
 
   /**
