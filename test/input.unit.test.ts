@@ -14,6 +14,7 @@ describe("append input is checked line by line, with the line named", () => {
     ['{"type":"a","data":5}', /line 7: the event's data is not a JSON object/],
     ['{"data":{}}', /line 7: expected an envelope/],
     [JSON.stringify({ type: "a", data: { blob: "x".repeat(2000) } }), /line 7: event is \d+ bytes, above the server's limit of 1024/],
+    ['{"type":"a","id":"o-1\\nNats-Expected-Stream: x","data":{}}', /line 7: the id has a line break/],
   ])("%s", (line, message) => {
     expect(() => parseEventLine(line, 7, opts)).toThrow(message);
   });

@@ -40,7 +40,7 @@ export function parseEventLine(line: string, lineNo: number, opts: LineOptions):
   } catch (err) {
     throw new InputError(`${where}: invalid JSON (${(err as Error).message})`, { hint: "each line must be one JSON object; fix the line and run again — nothing was published", code: "BAD_EVENT" });
   }
-  return checkEvent(value, where, opts.idBase ? { ...opts, defaultId: `${opts.idBase}:${lineNo}` } : opts);
+  return checkEvent(value, where, opts, opts.idBase ? `${opts.idBase}:${lineNo}` : undefined);
 }
 
 /**
@@ -48,7 +48,7 @@ export function parseEventLine(line: string, lineNo: number, opts: LineOptions):
  * and throws an InputError that starts with `where` ("line 3", "item 2"). Without an id of its own the
  * event gets `defaultId`, else a random one.
  */
-export function checkEvent(value: unknown, where: string, opts: LineOptions & { defaultId?: string }): OutgoingEvent {
+export function checkEvent(value: unknown, where: string, opts: LineOptions & { defaultId?: string }, defaultId = opts.defaultId): OutgoingEvent {
   if (!isObject(value)) throw new InputError(`${where}: not a JSON object`, { hint: "each event must be one JSON object; nothing was published", code: "BAD_EVENT" });
   let type = opts.type;
   let data: unknown = value;
@@ -81,11 +81,16 @@ export function checkEvent(value: unknown, where: string, opts: LineOptions & { 
     id = String(v);
   }
   if (id === "") throw new InputError(`${where}: the id is empty`, { hint: "give a non-empty id, or none; nothing was published", code: "BAD_EVENT" });
+  // The id travels as a header line (Nats-Msg-Id): the client refuses a line break, which would come mid-publish.
+  if (id !== undefined && /[\r\n]/.test(id)) throw new InputError(`${where}: the id has a line break`, { hint: "give an id without \\r or \\n; nothing was published", code: "BAD_EVENT" });
   const json = JSON.stringify(data);
-  if (Buffer.byteLength(json) > opts.maxBytes) {
+  // A UTF-16 unit takes at most 3 bytes in UTF-8: most events need no byte count.
+  if (json.length * 3 > opts.maxBytes && Buffer.byteLength(json) > opts.maxBytes) {
     throw new InputError(`${where}: event is ${Buffer.byteLength(json)} bytes, above the server's limit of ${opts.maxBytes}`, { hint: "split the event or store large payloads elsewhere and reference them; nothing was published", code: "EVENT_TOO_LARGE" });
   }
-  return { type, json, id: id ?? opts.defaultId ?? randomUUID(), ...(schemaVersion !== undefined && schemaVersion !== 1 ? { schemaVersion } : {}) };
+  const ev: OutgoingEvent = { type, json, id: id ?? defaultId ?? randomUUID() };
+  if (schemaVersion !== undefined && schemaVersion !== 1) ev.schemaVersion = schemaVersion;
+  return ev;
 }
 
 /** A schema version must be a positive integer; anything else is refused with the place it came from. */

@@ -62,7 +62,8 @@ async function appendFile(ctx: CliContext, path: string, lineOpts: LineOptions):
     const all = text.split("\n");
     for (let i = 0; i < all.length; i++) {
       const line = all[i]!;
-      if (line.trim()) checked.push(parseEventLine(line, i + 1, opts));
+      // trim() copies the line: look for a blank one only where one could be.
+      if (line.length > 0 && (line.charCodeAt(0) > 32 || line.trim())) checked.push(parseEventLine(line, i + 1, opts));
     }
     count = checked.length;
   } else {
