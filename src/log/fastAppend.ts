@@ -208,8 +208,15 @@ function eventHeaders(ev: OutgoingEvent): MsgHdrs {
     h.set("Nats-Msg-Id", ev.id);
     return h;
   }
-  const wire = Buffer.from(`NATS/1.0\r\nNats-Msg-Id: ${ev.id.trim()}\r\n${ev.schemaVersion ? `${SCHEMA_HEADER}: ${ev.schemaVersion}\r\n` : ""}\r\n`);
-  return { encode: () => wire } as unknown as MsgHdrs;
+  return new WireHeaders(Buffer.from(`NATS/1.0\r\nNats-Msg-Id: ${ev.id.trim()}\r\n${ev.schemaVersion ? `${SCHEMA_HEADER}: ${ev.schemaVersion}\r\n` : ""}\r\n`)) as unknown as MsgHdrs;
+}
+
+/** Header bytes built once; a class, not a closure per event. */
+class WireHeaders {
+  constructor(readonly wire: Uint8Array) {}
+  encode(): Uint8Array {
+    return this.wire;
+  }
 }
 
 /** Failures reach the caller through the chunk's last add; the others only need a handler. */
