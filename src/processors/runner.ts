@@ -180,7 +180,10 @@ export class VersionRunner {
         return false;
       }
       this.#thread = thread;
-      this.#niced = background;
+      // An idle check that began before a crash can mark the version caught up while this thread was
+      // starting, when there was no thread to put back: #markCaughtUp runs once, so it is done here.
+      if (background && this.caughtUp) thread.foreground();
+      this.#niced = background && !this.caughtUp;
       this.#checkpoint = checkpoint;
       this.#packer.reset(true);
       if (replaced) this.deps.onTrouble(`${this.name} v${this.version}: ${replaced}`);
