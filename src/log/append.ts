@@ -29,7 +29,8 @@ export interface LineOptions {
   schemaVersion?: number;
 }
 
-const knownTypes = new Set<string>();
+/** Types already validated, each kept once: events share the one string instead of a copy per line. */
+const knownTypes = new Map<string, string>();
 
 /** Parses and checks one input line; throws an InputError naming the line. */
 export function parseEventLine(line: string, lineNo: number, opts: LineOptions): OutgoingEvent {
@@ -67,9 +68,11 @@ export function checkEvent(value: unknown, where: string, opts: LineOptions & { 
     if (value.schemaVersion !== undefined) schemaVersion = checkSchemaVersion(value.schemaVersion, `${where}: schemaVersion`);
   }
   try {
-    if (!knownTypes.has(type)) {
+    const known = knownTypes.get(type);
+    if (known !== undefined) type = known;
+    else {
       validateEventType(type);
-      if (knownTypes.size < 10_000) knownTypes.add(type);
+      if (knownTypes.size < 10_000) knownTypes.set(type, type);
     }
   } catch (err) {
     throw new InputError(`${where}: ${(err as InputError).message}`, { hint: (err as InputError).hint, code: "BAD_EVENT_TYPE" });
