@@ -72,6 +72,47 @@ export default {
     expect(readCheckpoint(f2)).toBe(2000);
   });
 
+  it("a rebuild thread that crashed is restarted at lower priority, and goes back to the worker's at catch-up", async () => {
+    await using env = await TestEnv.start();
+    await env.appendOrders(2000, 173);
+    await env.startWorker();
+    await deployModule(env.nc, env.spec, V1);
+    await env.waitForRecord("orders_by_user", (r) => r.live === 1);
+    const base = getPriority(process.pid);
+    const lowered = threadNices().filter((n) => n > base).length;
+    // v2's thread dies once at event 800, then (restarted from its checkpoint) holds at event 1,500 until the marker goes.
+    const file = writeProcessor(`
+import { existsSync, writeFileSync } from "node:fs";
+export default {
+  name: "orders_by_user",
+  subjects: ["order.*"],
+  schema: ["CREATE TABLE seen (seq INTEGER PRIMARY KEY)"],
+  apply(e, ctx) {
+    if (e.seq === 800 && !existsSync("CRASHED")) { writeFileSync("CRASHED", ""); process.exit(7); }
+    if (e.seq === 1500) while (existsSync("MARK")) {}
+    ctx.db.prepare("INSERT INTO seen (seq) VALUES (?)").run(e.seq);
+  },
+};
+`);
+    const mark = join(dirname(file), "hold");
+    writeFileSync(mark, "");
+    writeFileSync(file, readFileSync(file, "utf8").replace('"MARK"', JSON.stringify(mark)).replaceAll('"CRASHED"', JSON.stringify(join(dirname(file), "crashed"))));
+    const probe = await LiveFirst.create();
+    await deployModule(env.nc, env.spec, file);
+    const f2 = env.dataDir.viewFile("orders_by_user", 2);
+    await waitFor(() => existsSync(join(dirname(file), "crashed")) && existsSync(f2) && (readCheckpoint(f2) ?? 0) >= 1400, 20_000, "v2 restarted and applying up to the held event");
+    const during = threadNices().filter((n) => n > base).length - lowered;
+    rmSync(mark);
+    await env.waitForRecord("orders_by_user", (r) => r.versions["2"]?.state === "caught-up" || r.live === 2);
+    const after = await waitFor(() => {
+      const n = threadNices().filter((x) => x > base).length - lowered;
+      return n === 0 ? { n } : false;
+    }, 5000, "the restarted thread back at the worker's priority").catch(() => ({ n: -1 }));
+    expect(during).toBe(probe.lowerRebuilds ? 1 : 0);
+    expect(after.n).toBe(0);
+    expect(readCheckpoint(f2)).toBe(2000);
+  });
+
   it("setWindow changes the pull size mid-read, and every event still arrives once, in order", async () => {
     await using env = await TestEnv.start();
     const events = await env.appendOrders(30_000, 172);
