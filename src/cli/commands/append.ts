@@ -62,8 +62,10 @@ async function appendFile(ctx: CliContext, path: string, lineOpts: LineOptions):
     const all = text.split("\n");
     for (let i = 0; i < all.length; i++) {
       const line = all[i]!;
-      // trim() copies the line: look for a blank one only where one could be.
-      if (line.length > 0 && (line.charCodeAt(0) > 32 || line.trim())) checked.push(parseEventLine(line, i + 1, opts));
+      // trim() copies the line: look for a blank one only where one could be (it also strips Unicode
+      // spaces such as U+00A0 and a BOM, so only a printable ASCII first character skips it).
+      const c = line.charCodeAt(0);
+      if (line.length > 0 && ((c > 32 && c < 127) || line.trim())) checked.push(parseEventLine(line, i + 1, opts));
     }
     count = checked.length;
   } else {
