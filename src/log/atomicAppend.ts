@@ -2,8 +2,9 @@ import { randomUUID } from "node:crypto";
 import { headers as makeHeaders, type NatsConnection } from "@nats-io/nats-core";
 import { InputError, KappaError, UnavailableError, messageOf } from "../errors.js";
 import type { OutgoingEvent } from "./append.js";
+import { ERR_WRONG_LAST_MSG_ID, ERR_WRONG_LAST_SEQUENCE, lookupHeaders } from "./lookup.js";
 import { SCHEMA_HEADER } from "./rawEvent.js";
-import type { StreamSpec } from "./stream.js";
+import { replicasFor, type StreamSpec } from "./stream.js";
 
 /** Where each event of an all-or-nothing append landed, in input order. */
 export interface AtomicAppendResult {
@@ -19,7 +20,6 @@ export interface AtomicAppendResult {
 export const MAX_ATOMIC_BATCH = 1000;
 
 const ERR_DUPLICATE_IN_BATCH = 10201;
-const ERR_WRONG_LAST_MSG_ID = 10070;
 const decoder = new TextDecoder();
 
 interface Ack {
@@ -76,7 +76,8 @@ export async function appendAtomic(nc: NatsConnection, spec: StreamSpec, events:
       pending = [];
     } catch (err) {
       if (!(err instanceof DuplicateInBatch)) throw err;
-      const known = await Promise.all(pending.map((i) => probe(nc, spec, events[i]!, timeoutMs)));
+      const expect = lookupHeaders(await replicasFor(nc, spec.stream));
+      const known = await Promise.all(pending.map((i) => probe(nc, spec, events[i]!, expect, timeoutMs)));
       const left: number[] = [];
       pending.forEach((i, k) => {
         if (known[k] === null) return void left.push(i);
@@ -130,14 +131,14 @@ async function publishBatch(nc: NatsConnection, spec: StreamSpec, batch: Outgoin
 }
 
 /** The sequence an id is stored at, or null when it is not stored; stores nothing either way. */
-async function probe(nc: NatsConnection, spec: StreamSpec, ev: OutgoingEvent, timeoutMs: number): Promise<number | null> {
+async function probe(nc: NatsConnection, spec: StreamSpec, ev: OutgoingEvent, expect: Record<string, string>, timeoutMs: number): Promise<number | null> {
   const h = makeHeaders();
   h.set("Nats-Msg-Id", ev.id);
-  // A last message id no message has: the server refuses the publish, unless the id is a duplicate.
-  h.set("Nats-Expected-Last-Msg-Id", `kappa-probe-${randomUUID()}`);
+  // An expectation no stream meets (lookupHeaders): the server refuses the publish, unless the id is a duplicate.
+  for (const [k, v] of Object.entries(expect)) h.set(k, v);
   const ack = await request(nc, `${spec.prefix}.${ev.type}`, ev.json, h, timeoutMs);
   if (ack.duplicate && ack.seq) return ack.seq;
-  if (ack.error?.err_code === ERR_WRONG_LAST_MSG_ID) return null;
+  if (ack.error?.err_code === ERR_WRONG_LAST_MSG_ID || ack.error?.err_code === ERR_WRONG_LAST_SEQUENCE) return null;
   if (ack.error) throw refused(ack);
   // Stored after all: only a server that checks expectations after storing could do this.
   throw new KappaError("PROBE_STORED", `looking up id ${ev.id} stored it at seq ${ack.seq}`, { hint: "this nats-server does not check expectations before storing; report it" });

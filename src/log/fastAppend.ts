@@ -1,8 +1,9 @@
 import { startFastIngest, type FastIngest } from "@nats-io/jetstream/internal";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { headers as makeHeaders, nuid, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
+import { headers as makeHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
 import { KappaError, UnavailableError, messageOf } from "../errors.js";
 import type { AppendSummary, OutgoingEvent } from "./append.js";
+import { lookupHeaders } from "./lookup.js";
 import { PipelinedPublisher } from "./publisher.js";
 import { SCHEMA_HEADER } from "./rawEvent.js";
 import { versionAtLeast } from "./serverVersion.js";
@@ -142,16 +143,12 @@ async function sendRest(fi: FastIngest, events: readonly OutgoingEvent[], from: 
 }
 
 /**
- * Where the events from `start` on stop being stored already, looked up chunk by chunk without storing anything: a publish
- * with an expectation no stream meets is refused, unless its id is a duplicate, which the server answers
- * first; `found` gets the sequence of each. Measured on nats-server 2.15.1: a single server answers the
- * duplicate before an expected last id but checks an expected last sequence first; a replicated stream
- * answers it before an expected last sequence, and after refusing one expected last id it stopped
- * acknowledging every publish. A lookup that misses a stored id costs only time: its single publish
- * below answers "duplicate".
+ * Where the events from `start` on stop being stored already, looked up chunk by chunk without storing
+ * anything (lookupHeaders); `found` gets the sequence of each. A lookup that misses a stored id costs only
+ * time: the single publish after it answers "duplicate".
  */
 async function storedPrefix(nc: NatsConnection, spec: StreamSpec, events: readonly OutgoingEvent[], start: number, timeoutMs: number, replicas: number, found: (seq: number) => void): Promise<number> {
-  const never: Record<string, string> = replicas > 1 ? { "Nats-Expected-Last-Sequence": String(Number.MAX_SAFE_INTEGER) } : { "Nats-Expected-Last-Msg-Id": `kappa-probe-${nuid.next()}` };
+  const never = lookupHeaders(replicas);
   const pub = new PipelinedPublisher(nc, { window: PROBE_CHUNK, timeoutMs });
   try {
     for (let at = start; at < events.length; at += PROBE_CHUNK) {

@@ -2,9 +2,10 @@ import { headers as makeHeaders, nuid, type NatsConnection } from "@nats-io/nats
 import { KappaError, UnavailableError, messageOf } from "../errors.js";
 import { appendAtomic, MAX_ATOMIC_BATCH } from "./atomicAppend.js";
 import type { AppendSummary, OutgoingEvent } from "./append.js";
+import { lookupHeaders } from "./lookup.js";
 import { SCHEMA_HEADER } from "./rawEvent.js";
 import { PipelinedPublisher } from "./publisher.js";
-import type { StreamSpec } from "./stream.js";
+import { replicasFor, type StreamSpec } from "./stream.js";
 
 /** The server refuses a whole atomic batch that holds an id it already stored. */
 const ERR_DUPLICATE_IN_BATCH = 10201;
@@ -74,15 +75,15 @@ export async function appendInOrder(nc: NatsConnection, spec: StreamSpec, events
 
 /**
  * Where every event of a batch is already stored, or null when one is not (or cannot be told): each is
- * published, pipelined, with an expected last id no message has, which the server answers with
+ * published, pipelined, with an expectation no stream meets (lookupHeaders), which the server answers with
  * "duplicate" for a stored id before it checks the expectation, and refuses otherwise — nothing is stored.
  */
 async function storedSeqs(nc: NatsConnection, spec: StreamSpec, batch: OutgoingEvent[], timeoutMs: number): Promise<number[] | null> {
   const pub = new PipelinedPublisher(nc, { window: batch.length, timeoutMs });
   try {
     const enc = new TextEncoder();
-    const never = `kappa-probe-${nuid.next()}`;
-    const acks = batch.map((ev) => pub.publishNow(`${spec.prefix}.${ev.type}`, enc.encode(ev.json), ev.id, { "Nats-Expected-Last-Msg-Id": never }));
+    const never = lookupHeaders(await replicasFor(nc, spec.stream));
+    const acks = batch.map((ev) => pub.publishNow(`${spec.prefix}.${ev.type}`, enc.encode(ev.json), ev.id, never));
     const results = await Promise.allSettled(acks);
     const seqs: number[] = [];
     for (const r of results) {
