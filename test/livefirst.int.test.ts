@@ -25,6 +25,18 @@ function threadNices(): number[] {
   });
 }
 
+/**
+ * Threads already lowered before the rebuild under test: v1's thread hears "foreground" just after its
+ * catch-up, so on a loaded machine it may still be lowered when v1 goes live. Waits for it (else counts).
+ */
+async function settledLowered(base: number): Promise<number> {
+  const count = () => threadNices().filter((n) => n > base).length;
+  return waitFor(() => (count() === 0 ? { n: 0 } : false), 5000, "v1's thread back at the worker's priority").then(
+    (r) => r.n,
+    () => count(), // threads of others, lowered for good: counted out
+  );
+}
+
 describe("live versions first", () => {
   it("a rebuild's apply thread runs at lower priority until it catches up, then at the worker's again", async () => {
     await using env = await TestEnv.start();
@@ -33,7 +45,7 @@ describe("live versions first", () => {
     await deployModule(env.nc, env.spec, V1);
     await env.waitForRecord("orders_by_user", (r) => r.live === 1);
     const base = getPriority(process.pid);
-    const lowered = threadNices().filter((n) => n > base).length; // none of ours; counted in case the runner has others
+    const lowered = await settledLowered(base);
     // v2 holds at event 1,000 until the marker goes: a rebuild that cannot finish before we look.
     const file = writeProcessor(`
 import { existsSync } from "node:fs";
@@ -79,7 +91,7 @@ export default {
     await deployModule(env.nc, env.spec, V1);
     await env.waitForRecord("orders_by_user", (r) => r.live === 1);
     const base = getPriority(process.pid);
-    const lowered = threadNices().filter((n) => n > base).length;
+    const lowered = await settledLowered(base);
     // v2's thread dies once at event 800, then (restarted from its checkpoint) holds at event 1,500 until the marker goes.
     const file = writeProcessor(`
 import { existsSync, writeFileSync } from "node:fs";
