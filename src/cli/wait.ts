@@ -38,7 +38,7 @@ export async function waitForVersion(catalog: Catalog, name: string, version: nu
           bar.update(total, { eps: fmtNum(stats?.eventsPerSec ?? 0), etaText: "0s" });
         }
         // The last word off a terminal: a pipe or a CI log otherwise ends at the last tenth it saw.
-        if (plain) process.stderr.write(`${name} v${version}: caught up — ${fmtNum(total)}/${fmtNum(total)} events (100%) in ${((Date.now() - begun) / 1000).toFixed(1)} s\n`);
+        if (plain) process.stderr.write(`${name} v${version}: caught up — ${fmtNum(total)}/${fmtNum(total)} events (100%) in ${(buildMs(v, begun) / 1000).toFixed(1)} s\n`);
         return v;
       }
       if (stats) {
@@ -65,4 +65,14 @@ export async function waitForVersion(catalog: Catalog, name: string, version: nu
   } finally {
     bar?.stop();
   }
+}
+
+/**
+ * How long the build took: from the version's registration, which the worker starts from (deploy may
+ * spend a while after it, e.g. scanning schema versions, before it waits), else from when the wait began.
+ */
+function buildMs(v: VersionRecord, waitBegan: number): number {
+  const created = Date.parse(v.createdAt);
+  const now = Date.now();
+  return Number.isFinite(created) && created <= waitBegan ? now - created : now - waitBegan;
 }
