@@ -37,92 +37,68 @@ async function settledLowered(base: number): Promise<number> {
   );
 }
 
-describe("live versions first", () => {
-  it("a rebuild's apply thread runs at lower priority until it catches up, then at the worker's again", async () => {
-    await using env = await TestEnv.start();
-    await env.appendOrders(2000, 171);
-    await env.startWorker();
-    await deployModule(env.nc, env.spec, V1);
-    await env.waitForRecord("orders_by_user", (r) => r.live === 1);
-    const base = getPriority(process.pid);
-    const lowered = await settledLowered(base);
-    // v2 holds at event 1,000 until the marker goes: a rebuild that cannot finish before we look.
-    const file = writeProcessor(`
-import { existsSync } from "node:fs";
-export default {
-  name: "orders_by_user",
-  subjects: ["order.*"],
-  schema: ["CREATE TABLE seen (seq INTEGER PRIMARY KEY)"],
-  apply(e, ctx) {
-    if (e.seq === 1000) while (existsSync("MARK")) {}
-    ctx.db.prepare("INSERT INTO seen (seq) VALUES (?)").run(e.seq);
-  },
-};
-`);
-    const mark = join(dirname(file), "hold");
-    writeFileSync(mark, "");
-    writeFileSync(file, readFileSync(file, "utf8").replace('"MARK"', JSON.stringify(mark)));
-    const probe = await LiveFirst.create();
-    await deployModule(env.nc, env.spec, file);
-    const f2 = env.dataDir.viewFile("orders_by_user", 2);
-    await waitFor(() => existsSync(f2) && (readCheckpoint(f2) ?? 0) >= 900, 20_000, "v2 applying up to the held event");
-    const during = threadNices().filter((n) => n > base).length - lowered;
-    rmSync(mark);
-    await env.waitForRecord("orders_by_user", (r) => r.versions["2"]?.state === "caught-up" || r.live === 2);
-    // The thread hears "foreground" after the catch-up: give the message a moment.
-    const after = await waitFor(() => {
-      const n = threadNices().filter((x) => x > base).length - lowered;
-      return n === 0 ? { n } : false;
-    }, 5000, "the rebuild thread back at the worker's priority").catch(() => ({ n: -1 }));
-    if (probe.lowerRebuilds) {
-      expect(during).toBe(1);
-      expect(after.n).toBe(0);
-    } else {
-      // Where a thread could not get its priority back, rebuilds are not lowered at all.
-      expect(during).toBe(0);
-    }
-    expect(readCheckpoint(f2)).toBe(2000);
-  });
-
-  it("a rebuild thread that crashed is restarted at lower priority, and goes back to the worker's at catch-up", async () => {
-    await using env = await TestEnv.start();
-    await env.appendOrders(2000, 173);
-    await env.startWorker();
-    await deployModule(env.nc, env.spec, V1);
-    await env.waitForRecord("orders_by_user", (r) => r.live === 1);
-    const base = getPriority(process.pid);
-    const lowered = await settledLowered(base);
-    // v2's thread dies once at event 800, then (restarted from its checkpoint) holds at event 1,500 until the marker goes.
-    const file = writeProcessor(`
+/**
+ * v1 live on 2,000 orders, then a v2 whose handler runs `trap` first and holds at event `holdAt` until
+ * the test lets go: counts this process's lowered threads (beyond those lowered before) while v2 is held
+ * (once `ready(dir of v2's code)` says so) and after it caught up; checks v2 ends at the head.
+ */
+async function heldRebuild(env: TestEnv, seed: number, trap: string, holdAt: number, ready: (dir: string) => boolean): Promise<{ during: number; after: number; lowerRebuilds: boolean }> {
+  await env.appendOrders(2000, seed);
+  await env.startWorker();
+  await deployModule(env.nc, env.spec, V1);
+  await env.waitForRecord("orders_by_user", (r) => r.live === 1);
+  const base = getPriority(process.pid);
+  const before = await settledLowered(base);
+  const lowered = () => threadNices().filter((n) => n > base).length - before;
+  const file = writeProcessor(`
 import { existsSync, writeFileSync } from "node:fs";
 export default {
   name: "orders_by_user",
   subjects: ["order.*"],
   schema: ["CREATE TABLE seen (seq INTEGER PRIMARY KEY)"],
   apply(e, ctx) {
-    if (e.seq === 800 && !existsSync("CRASHED")) { writeFileSync("CRASHED", ""); process.exit(7); }
-    if (e.seq === 1500) while (existsSync("MARK")) {}
+    ${trap}
+    if (e.seq === ${holdAt}) while (existsSync("MARK")) {}
     ctx.db.prepare("INSERT INTO seen (seq) VALUES (?)").run(e.seq);
   },
 };
 `);
-    const mark = join(dirname(file), "hold");
-    writeFileSync(mark, "");
-    writeFileSync(file, readFileSync(file, "utf8").replace('"MARK"', JSON.stringify(mark)).replaceAll('"CRASHED"', JSON.stringify(join(dirname(file), "crashed"))));
-    const probe = await LiveFirst.create();
-    await deployModule(env.nc, env.spec, file);
-    const f2 = env.dataDir.viewFile("orders_by_user", 2);
-    await waitFor(() => existsSync(join(dirname(file), "crashed")) && existsSync(f2) && (readCheckpoint(f2) ?? 0) >= 1400, 20_000, "v2 restarted and applying up to the held event");
-    const during = threadNices().filter((n) => n > base).length - lowered;
-    rmSync(mark);
-    await env.waitForRecord("orders_by_user", (r) => r.versions["2"]?.state === "caught-up" || r.live === 2);
-    const after = await waitFor(() => {
-      const n = threadNices().filter((x) => x > base).length - lowered;
-      return n === 0 ? { n } : false;
-    }, 5000, "the restarted thread back at the worker's priority").catch(() => ({ n: -1 }));
-    expect(during).toBe(probe.lowerRebuilds ? 1 : 0);
-    expect(after.n).toBe(0);
-    expect(readCheckpoint(f2)).toBe(2000);
+  const dir = dirname(file);
+  const mark = join(dir, "hold");
+  writeFileSync(mark, "");
+  writeFileSync(file, readFileSync(file, "utf8").replace('"MARK"', JSON.stringify(mark)).replaceAll('"CRASHED"', JSON.stringify(join(dir, "crashed"))));
+  const probe = await LiveFirst.create();
+  await deployModule(env.nc, env.spec, file);
+  const f2 = env.dataDir.viewFile("orders_by_user", 2);
+  await waitFor(() => ready(dir) && existsSync(f2) && (readCheckpoint(f2) ?? 0) >= holdAt - 100, 20_000, "v2 applying up to the held event");
+  const during = lowered();
+  rmSync(mark);
+  await env.waitForRecord("orders_by_user", (r) => r.versions["2"]?.state === "caught-up" || r.live === 2);
+  // The thread hears "foreground" after the catch-up: give the message a moment.
+  const after = await waitFor(() => (lowered() === 0 ? { n: 0 } : false), 5000, "the rebuild thread back at the worker's priority").then((r) => r.n, () => lowered());
+  expect(readCheckpoint(f2)).toBe(2000);
+  return { during, after, lowerRebuilds: probe.lowerRebuilds };
+}
+
+describe("live versions first", () => {
+  it("a rebuild's apply thread runs at lower priority until it catches up, then at the worker's again", async () => {
+    await using env = await TestEnv.start();
+    const r = await heldRebuild(env, 171, "", 1000, () => true);
+    if (r.lowerRebuilds) {
+      expect(r.during).toBe(1);
+      expect(r.after).toBe(0);
+    } else {
+      // Where a thread could not get its priority back, rebuilds are not lowered at all.
+      expect(r.during).toBe(0);
+    }
+  });
+
+  it("a rebuild thread that crashed is restarted at lower priority, and goes back to the worker's at catch-up", async () => {
+    await using env = await TestEnv.start();
+    // v2's thread dies once at event 800, then (restarted from its checkpoint) holds at event 1,500.
+    const r = await heldRebuild(env, 173, `if (e.seq === 800 && !existsSync("CRASHED")) { writeFileSync("CRASHED", ""); process.exit(7); }`, 1500, (dir) => existsSync(join(dir, "crashed")));
+    expect(r.during).toBe(r.lowerRebuilds ? 1 : 0);
+    expect(r.after).toBe(0);
   });
 
   it("setWindow changes the pull size mid-read, and every event still arrives once, in order", async () => {
