@@ -70,6 +70,7 @@ export class Catalog {
   /**
    * Changes one processor with compare-and-set, retrying when someone else wrote in between.
    * `change` gets a copy and may throw to refuse; it returns the new record (or null to create nothing).
+   * A change that leaves the record as it was writes nothing.
    */
   async mutate(name: string, change: (current: ProcessorRecord | null, attempt: number) => ProcessorRecord): Promise<ProcessorRecord> {
     const key = PROC + validateProcessorName(name);
@@ -77,6 +78,9 @@ export class Catalog {
       const cur = await this.get(name);
       const next = change(cur ? structuredClone(cur.record) : null, attempt);
       const data = JSON.stringify(next);
+      // Nothing changed (a transition already made, a writer already recorded): no new revision, so every
+      // watcher is spared a wake-up and a revision still means that something changed.
+      if (cur && data === JSON.stringify(cur.record)) return next;
       try {
         if (cur) await this.kv.update(key, data, cur.revision);
         else await this.kv.create(key, data);
