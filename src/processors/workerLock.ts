@@ -1,6 +1,6 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { KappaError, messageOf } from "../errors.js";
-import { tryExclusiveLock } from "../views/index.js";
+import { tryExclusiveLock, writeAtomicallyText } from "../views/index.js";
 
 /** The data dir's worker lock, held for as long as the worker (or `kappa dev`) runs. */
 export interface WorkerLock {
@@ -34,7 +34,8 @@ export function acquireWorkerLock(path: string): WorkerLock {
     });
   }
   try {
-    writeFileSync(`${path}.pid`, String(process.pid));
+    // Whole or not at all: a contender refused at this very moment reads the old PID or ours, never an emptied file.
+    writeAtomicallyText(`${path}.pid`, String(process.pid));
   } catch {
     // only used for the message above
   }
