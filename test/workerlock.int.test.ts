@@ -53,6 +53,27 @@ describe("one worker per data dir", () => {
     }
   });
 
+  it("keeps a lock whose holder kept no reference to it through a garbage collection", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kappa-lock-"));
+    const lockPath = new DataDir(dir).workerLock;
+    const children: ChildProcess[] = [];
+    try {
+      // The holder drops the lock object and collects garbage before it says "got".
+      const holder = spawn(process.execPath, ["--expose-gc", CONTENDER, lockPath, "0", "120000"], { stdio: ["ignore", "pipe", "pipe"] });
+      children.push(holder);
+      let said = "";
+      await new Promise<void>((res, rej) => {
+        holder.stdout!.on("data", (b: Buffer) => (said += b.toString()).includes("\n") && res());
+        holder.once("exit", (code) => rej(new Error(`holder exited (${code}) before taking the lock: ${said}`)));
+      });
+      expect(said.trim()).toBe("got");
+      expect(await contender(lockPath, 0, 0, children)).toMatch(/^refused another worker \(pid \d+\) is using this data directory$/);
+    } finally {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("lets exactly one of two workers started at once in one process take the data dir, stale lock or not, and frees it when that one stops", async () => {
     await using env = await TestEnv.start();
     // A lock file left by a worker that is gone (the old format: just a PID).

@@ -27,12 +27,23 @@ function isBusy(err: unknown): boolean {
   return code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED");
 }
 
+/**
+ * Every lock held now. A better-sqlite3 handle that nothing references is closed when V8 collects it, and
+ * its lock goes with it: a holder that kept only a release function it never calls (or nothing at all)
+ * would lose its lock at the next full GC while it still runs (seen: V8's memory reducer freed a worker
+ * lock a few seconds after start, and a second worker took the data dir). Held here, a lock ends only by
+ * `release()` or by the process dying.
+ */
+const HELD = new Set<Database.Database>();
+
 function holding(db: Database.Database): FileLock {
   let held = true;
+  HELD.add(db);
   return {
     release() {
       if (!held) return;
       held = false;
+      HELD.delete(db);
       try {
         if (db.inTransaction) db.exec("ROLLBACK");
       } finally {
