@@ -1,11 +1,12 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Service, ServiceMsg } from "@nats-io/services";
 import { KappaError, messageOf } from "../errors.js";
 import {
-  DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, QUERY_QUEUE, QUERY_SERVICE, QueryPool, querySubject, queryView, snapshotSubject, targetVersion,
-  type DataDir, type ProcessorRecord, type RemoteAnswer, type RemoteError, type RemoteQueryRequest,
+  DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, QUERY_QUEUE, QUERY_SERVICE, QueryPool, faultOf, querySubject, queryView, snapshotSubject, targetVersion,
+  type DataDir, type ProcessorRecord, type RemoteAnswer, type RemoteError, type RemoteFault, type RemoteQueryRequest, type WorkerRegistry,
 } from "../views/index.js";
+import { CatalogViewError, QueryAdmission, RefusedError } from "./queryAdmission.js";
+import { PeerCheckpoints } from "./peerCheckpoints.js";
 import type { VersionRunner } from "./runner.js";
 import type { SnapshotStore } from "./snapshots.js";
 
@@ -19,8 +20,25 @@ export interface QueryServiceDeps {
   runners: Map<string, VersionRunner>;
   /** Query processes of this worker (default 2). */
   processes?: number;
+  /** The current catalog record (a KV read), to tell an error of this replica's catalog copy from the query's own. */
+  freshRecord?: (name: string) => Promise<ProcessorRecord | undefined>;
+  /** The workers' heartbeats: the default staleness bound compares with what the other replicas reported. */
+  registry?: WorkerRegistry;
+  log?: (line: string) => void;
   /** Where `kappa snapshot` requests store their copies, and how many per version to keep. */
   snapshots?: { store: SnapshotStore; keep: number };
+}
+
+/** True when the request resolves to a version (and named query) on this record. */
+function resolves(rec: ProcessorRecord, req: RemoteQueryRequest): boolean {
+  try {
+    const v = targetVersion(rec, req.version);
+    const name = String(req.sql).trim();
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return true;
+    return rec.versions[String(v)]?.queries?.[name] !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** The longest a remote query may run, as over HTTP. */
@@ -52,10 +70,13 @@ export function capped(req: RemoteQueryRequest): RemoteQueryRequest {
 export class QueryService {
   readonly #endpoints = new Set<string>();
   readonly #pool: QueryPool;
-  #jsm: JetStreamManager | undefined;
+  readonly #peers: PeerCheckpoints | undefined;
+  readonly #admission: QueryAdmission;
 
   private constructor(private readonly deps: QueryServiceDeps, private readonly service: Service) {
     this.#pool = new QueryPool({ size: deps.processes ?? 2 });
+    this.#peers = deps.registry ? new PeerCheckpoints(deps.registry, deps.log ?? (() => {})) : undefined;
+    this.#admission = new QueryAdmission({ nc: deps.nc, worker: deps.worker, records: deps.records, runners: deps.runners, ...(this.#peers ? { peers: this.#peers } : {}) });
   }
 
   /** Registers the service (no endpoints yet: they come with the processors this worker holds). */
@@ -114,39 +135,44 @@ export class QueryService {
     try {
       msg.respond(JSON.stringify(await work()));
     } catch (err) {
-      const e = err as { code?: string; hint?: string };
-      const body: RemoteError = { code: e.code ?? "REMOTE_ERROR", message: messageOf(err), ...(e.hint ? { hint: e.hint } : {}), worker: this.deps.worker };
-      msg.respondError(500, body.message, JSON.stringify(body));
+      this.#respondError(msg, err, err instanceof RefusedError ? err.fault : "replica");
     }
   }
 
+  #respondError(msg: ServiceMsg, err: unknown, fault: RemoteFault): void {
+    const e = err as { code?: string; hint?: string };
+    const body: RemoteError = { code: e.code ?? "REMOTE_ERROR", message: messageOf(err), ...(e.hint ? { hint: e.hint } : {}), worker: this.deps.worker, fault };
+    msg.respondError(500, body.message, JSON.stringify(body));
+  }
+
   async #answer(processor: string, msg: ServiceMsg): Promise<void> {
-    const worker = this.deps.worker;
+    let req: RemoteQueryRequest | undefined;
     try {
-      const req = msg.json<RemoteQueryRequest>();
-      const rec = this.deps.records(processor);
-      if (!rec) throw new KappaError("NOT_HELD", `${worker} does not hold ${processor}`);
-      const version = targetVersion(rec, req.version);
-      const runner = this.deps.runners.get(`${processor}/${version}`);
-      if (!runner) throw new KappaError("NOT_HELD", `${worker} does not run ${processor} v${version}`);
-      if (req.maxStaleness !== undefined) {
-        // Behind the log's head as the stream reports it now, not as the last batch said.
-        this.#jsm ??= await jetstreamManager(this.deps.nc);
-        const head = (await this.#jsm.streams.info(runner.inputStream)).state.last_seq;
-        const lag = Math.max(0, Math.min(head, runner.record.untilSeq ?? head) - runner.checkpoint);
-        if (lag > req.maxStaleness) throw new KappaError("STALE", `${worker} is ${lag} events behind on ${processor} v${version} (more than --max-staleness ${req.maxStaleness})`);
-      }
-      const a = await queryView(this.deps.dataDir, async () => rec, this.#pool, { ...capped(req), processor, version });
-      msg.respond(JSON.stringify({ ...a, worker } satisfies RemoteAnswer));
+      req = msg.json<RemoteQueryRequest>();
+      const q = capped(req);
+      const admitted = await this.#admission.admit(processor, req, Date.now() + q.timeoutMs!);
+      const a = await queryView(this.deps.dataDir, async () => admitted.rec, this.#pool, { ...q, processor, version: admitted.version });
+      msg.respond(JSON.stringify({ ...a, worker: this.deps.worker } satisfies RemoteAnswer));
     } catch (err) {
-      const e = err as { code?: string; hint?: string };
-      const body: RemoteError = { code: e.code ?? "REMOTE_ERROR", message: messageOf(err), ...(e.hint ? { hint: e.hint } : {}), worker };
-      msg.respondError(500, body.message, JSON.stringify(body));
+      const fault = await this.#faultOf(err, processor, req);
+      this.#respondError(msg, err instanceof CatalogViewError ? err.inner : err, fault);
     }
+  }
+
+  /** Whose fault an error is; for one that depends on this replica's catalog copy, the catalog itself decides. */
+  async #faultOf(err: unknown, processor: string, req: RemoteQueryRequest | undefined): Promise<RemoteFault> {
+    if (err instanceof RefusedError) return err.fault;
+    if (!req) return "query"; // not a request at all
+    const code = (err as { code?: string }).code;
+    if (!(err instanceof CatalogViewError) && code !== "NOT_FOUND" && code !== "NO_LIVE_VERSION") return faultOf(err);
+    // The same request against the catalog as it is now: if that resolves, only this replica's copy is behind.
+    const fresh = await this.deps.freshRecord?.(processor).catch(() => undefined);
+    return fresh && resolves(fresh, req) ? "replica" : "query";
   }
 
   /** Stops answering (requests go to other replicas) and closes the query processes. */
   async close(): Promise<void> {
+    this.#peers?.stop();
     await this.service.stop().catch(() => {});
     await this.#pool.close();
   }

@@ -96,7 +96,10 @@ export class Worker {
     // A few lease rounds per TTL: renew early, and notice a free lease soon after it expired.
     this.#leaseTimer = setInterval(() => this.#leaseRound(), Math.max(100, Math.min(500, this.leases.ttlMs / 4)));
     if (this.opts.serveQueries !== false) {
-      this.#queries = await QueryService.start({ nc: this.opts.nc, stream: this.opts.spec.stream, worker: this.id, dataDir: this.opts.dataDir, records: (n) => this.#records.get(n), runners: this.runners, ...(this.#snapshots ? { snapshots: { store: this.#snapshots, keep: this.opts.snapshotKeep ?? DEFAULT_SNAPSHOT_KEEP } } : {}) })
+      this.#queries = await QueryService.start({
+        nc: this.opts.nc, stream: this.opts.spec.stream, worker: this.id, dataDir: this.opts.dataDir, records: (n) => this.#records.get(n), runners: this.runners,
+        freshRecord: async (n) => (await this.catalog.get(n))?.record, registry: this.registry, log: (m) => this.#log(m),
+        ...(this.#snapshots ? { snapshots: { store: this.#snapshots, keep: this.opts.snapshotKeep ?? DEFAULT_SNAPSHOT_KEEP } } : {}) })
         .catch((err: unknown) => void this.#log(`queries over NATS are off: ${messageOf(err)}`));
       for (const r of this.runners.values()) this.#queries?.serve(r.name);
     }

@@ -25,3 +25,4 @@ export * from "./queryViews.js";
 export * from "./suggest.js";
 export * from "./workers.js";
 export * from "./remoteQuery.js";
+export * from "./remoteSnapshot.js";

@@ -54,6 +54,9 @@ export function queryError(e: { message: string; code?: string; refused?: boolea
     return new InputError(`query refused: ${e.message}`, { hint: "queries are read-only: one SELECT, WITH, VALUES or EXPLAIN; no extensions, ATTACH or PRAGMA settings", code: "QUERY_REFUSED" });
   }
   if (e.code === "SQLITE_CANTOPEN" || e.code === "ENOENT") return new KappaError("VIEW_MISSING", `view file is missing: ${e.message}`, { hint: "the worker has not built it in this data dir yet (is `kappa run` running with the same --data-dir?)" });
+  if (/^SQLITE_(CORRUPT|NOTADB)/.test(e.code ?? "")) {
+    return new KappaError("VIEW_CORRUPT", `the view file is damaged: ${e.message}`, { hint: "the query is fine: the file on this machine is not a whole view. Stop the worker, delete the view file (it rebuilds from the log), or ask another replica (--remote)" });
+  }
   const missing = /Missing named parameter "([^"]+)"/i.exec(e.message);
   if (missing) {
     const p = missing[1]!;
@@ -62,5 +65,6 @@ export function queryError(e: { message: string; code?: string; refused?: boolea
   if (/no such table|no such column|syntax error|parameter|incomplete input|no such function|more than one statement|ambiguous column/i.test(e.message)) {
     return new InputError(`query failed: ${e.message}`, { hint: "check the SQL; list tables with SELECT name FROM sqlite_schema", code: "QUERY_FAILED" });
   }
-  return new KappaError("QUERY_FAILED", `query failed: ${e.message}`, { hint: "check the SQL and retry" });
+  // Not an error SQLite raises for the text of a statement: the file, the disk or the process.
+  return new KappaError("QUERY_FAILED", `query failed: ${e.message}`, { hint: "retry; if it persists, check the worker's log and `kappa status` for this view" });
 }

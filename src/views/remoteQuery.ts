@@ -1,7 +1,10 @@
-import { headers as makeHeaders, type NatsConnection, type Msg } from "@nats-io/nats-core";
+import { headers as makeHeaders, type NatsConnection } from "@nats-io/nats-core";
 import { KappaError, UnavailableError, messageOf } from "../errors.js";
 import type { QueryAnswer, QueryRequest } from "./query.js";
 import { validateProcessorName } from "./paths.js";
+import { errorOf, isFinal, type RemoteError } from "./remoteErrors.js";
+
+export { RETRY_ELSEWHERE, faultOf, isFinal, type RemoteError, type RemoteFault } from "./remoteErrors.js";
 
 /** The NATS service name every worker registers its query endpoints under (`nats micro list` shows it). */
 export const QUERY_SERVICE = "kappa-query";
@@ -18,33 +21,20 @@ export function snapshotSubject(stream: string, processor: string): string {
   return `kappa.${stream}.snapshot.${processor}`;
 }
 
-/** Asks a worker holding the version to store a snapshot of it; resolves to what was stored and by whom. */
-export async function requestSnapshot<T>(nc: NatsConnection, stream: string, processor: string, version: number | undefined, timeoutMs: number): Promise<T & { worker: string }> {
-  validateProcessorName(processor);
-  const deadline = Date.now() + timeoutMs;
-  let last = "no attempt";
-  while (Date.now() < deadline) {
-    try {
-      const m = await nc.request(snapshotSubject(stream, processor), JSON.stringify(version === undefined ? {} : { version }), { timeout: Math.max(100, deadline - Date.now()) });
-      const err = errorOf(m);
-      if (!err) return m.json<T & { worker: string }>();
-      if (!RETRY_ELSEWHERE.has(err.code)) throw new KappaError(err.code, `${err.message} (answered by ${err.worker})`, err.hint ? { hint: err.hint } : {});
-      last = err.message;
-    } catch (err) {
-      if (err instanceof KappaError) throw err;
-      last = messageOf(err);
-    }
-    await sleep(200);
-  }
-  throw new UnavailableError("SNAPSHOT_FAILED", `no worker took a snapshot of ${processor} within ${timeoutMs} ms (${last})`, {
-    hint: "a worker holding it must be running (`kappa status`, workers section); raise --timeout for a large view",
-  });
-}
-
 /** A query as it travels over NATS. */
 export type RemoteQueryRequest = Omit<QueryRequest, "processor" | "arrivedAt"> & {
-  /** A replica further behind the log than this many events does not answer (another one does). */
-  maxStaleness?: number;
+  /**
+   * How stale an answer may be. Absent: the default bound — a replica answers only once it has applied what
+   * the most advanced replica of the version last reported (heartbeats, once a second). A number: a replica
+   * further behind the input stream's head (asked at that moment) than this many events refuses. `"any"`:
+   * every replica answers, at any lag.
+   */
+  maxStaleness?: number | "any";
+  /**
+   * Monotonic reads: per version (key: the version number), the highest seq the caller has seen an answer
+   * at. A replica behind it for the version it would answer from refuses, so answers never go backwards.
+   */
+  seen?: Record<string, number>;
 };
 
 /** The answer, naming the worker that gave it. */
@@ -52,39 +42,31 @@ export interface RemoteAnswer extends QueryAnswer {
   worker: string;
 }
 
-/** Service error codes: these say "ask another replica", anything else is the query's own answer. */
-export const RETRY_ELSEWHERE = new Set(["STALE", "NOT_HELD", "QUERY_BUSY", "VIEW_MISSING", "MIN_SEQ_TIMEOUT"]);
-
-/** The error reply of a worker: the Kappa error code, message and hint in the body. */
-export interface RemoteError {
-  code: string;
-  message: string;
-  hint?: string;
-  worker: string;
-}
-
-function errorOf(m: Msg): RemoteError | null {
-  if (!m.headers?.get("Nats-Service-Error-Code")) return null;
-  try {
-    return m.json<RemoteError>();
-  } catch {
-    return { code: "REMOTE_ERROR", message: m.headers.get("Nats-Service-Error") ?? "error", worker: "?" };
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The hint when every replica refused or failed for a reason of its own. */
+function unavailableHint(errors: RemoteError[]): string {
+  if (errors.length > 0 && errors.every((e) => e.code === "STALE")) {
+    return "every replica that answered is behind the bound: wait for them to catch up (`kappa status`), or accept a lagging answer with --max-staleness any (or a larger number)";
+  }
+  return errors.at(-1)?.hint ?? "check `kappa status` for the workers holding it, their lag and failures";
+}
+
 /**
- * Asks the replicas of a processor (a queue group: one answers) and retries elsewhere on a stale or busy
- * replica, a worker that died mid-request, or nobody listening for a moment (a restart, a server failover),
- * until the query's own timeout. The answer names the worker that gave it.
+ * Asks the replicas of a processor (a queue group: one answers) and retries elsewhere on any error local to
+ * the replica that answered (stale, busy, a damaged or missing file, a version it does not hold, a JetStream
+ * timeout), a worker that died mid-request, or nobody listening for a moment (a restart, a server failover),
+ * until the query's own timeout. Only the query's own errors (bad SQL, a refused statement) are final. The
+ * answer names the worker that gave it.
  */
 export async function remoteQuery(nc: NatsConnection, stream: string, processor: string, req: RemoteQueryRequest): Promise<RemoteAnswer> {
   validateProcessorName(processor);
   const timeoutMs = req.timeoutMs ?? 5000;
   const deadline = Date.now() + timeoutMs;
   const subject = querySubject(stream, processor);
-  let last: RemoteError | string = "no attempt";
+  // The latest refusal of each replica, for a final error that says what each one said.
+  const refusals = new Map<string, RemoteError>();
+  let silence = "no attempt";
   for (let attempt = 0; Date.now() < deadline; attempt++) {
     const left = deadline - Date.now();
     // One attempt may not use the whole budget: a replica that vanished mid-request must leave time for another.
@@ -95,18 +77,22 @@ export async function remoteQuery(nc: NatsConnection, stream: string, processor:
       const m = await nc.request(subject, JSON.stringify({ ...req, timeoutMs: Math.max(50, wait - 100) }), { timeout: wait, headers: h });
       const err = errorOf(m);
       if (!err) return m.json<RemoteAnswer>();
-      if (!RETRY_ELSEWHERE.has(err.code)) throw new KappaError(err.code, `${err.message} (answered by ${err.worker})`, err.hint ? { hint: err.hint } : {});
-      last = err;
+      if (isFinal(err)) throw new KappaError(err.code, `${err.message} (answered by ${err.worker})`, err.hint ? { hint: err.hint } : {});
+      refusals.delete(err.worker);
+      refusals.set(err.worker, err);
     } catch (err) {
       if (err instanceof KappaError) throw err;
-      last = messageOf(err);
+      silence = messageOf(err);
     }
-    await sleep(Math.min(200, 20 * 2 ** Math.min(attempt, 4)));
+    // The first retries go out at once (the queue group likely picks another replica), later ones back off.
+    await sleep(Math.min(200, 5 * 2 ** Math.min(attempt, 6)));
   }
-  if (typeof last !== "string") {
-    throw new UnavailableError("REMOTE_QUERY_FAILED", `no replica of ${processor} answered within ${timeoutMs} ms: ${last.message} (${last.worker})`, { hint: last.hint ?? "check `kappa status` for the workers holding it and their lag" });
+  if (refusals.size > 0) {
+    const errors = [...refusals.values()];
+    const said = errors.map((e) => (refusals.size > 1 ? `${e.worker}: ${e.message}` : `${e.message} (${e.worker})`)).join("; ");
+    throw new UnavailableError("REMOTE_QUERY_FAILED", `no replica of ${processor} answered within ${timeoutMs} ms: ${said}`, { hint: unavailableHint(errors) });
   }
-  throw new UnavailableError("REMOTE_QUERY_FAILED", `no worker answered queries on ${processor} within ${timeoutMs} ms (${last})`, {
+  throw new UnavailableError("REMOTE_QUERY_FAILED", `no worker answered queries on ${processor} within ${timeoutMs} ms (${silence})`, {
     hint: "start `kappa run` on a worker that holds it (see `kappa status`, workers section), or raise --timeout",
   });
 }

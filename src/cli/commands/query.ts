@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, queryView, parseVersion, parseViewList } from "../../views/index.js";
 import { runViewsQuery } from "./queryViews.js";
-import { runRemoteQuery } from "./queryRemote.js";
+import { MAX_STALENESS_HELP, runRemoteQuery } from "./queryRemote.js";
 import { CliContext } from "../context.js";
 import { recordSource } from "../records.js";
 import { printAnswer, renderAnswer } from "../output.js";
@@ -39,7 +39,7 @@ export function registerQuery(program: Command): void {
     .option("--as-of <offset>", "answer from a frozen version as of this sequence or ISO time (built from the log when none exists)")
     .option("--no-build", "with --as-of: refuse instead of building a frozen version")
     .option("--remote", "ask the workers over NATS (any replica holding the view answers; --json names it) instead of this data dir")
-    .option("--max-staleness <events>", "with --remote: only a replica at most this many events behind the log answers")
+    .option("--max-staleness <events|any>", MAX_STALENESS_HELP)
     .action(async (processor: string, sqlArg: string | undefined, flags: QueryFlags, cmd: Command) => {
       const started = Date.now();
       const ctx = CliContext.of(cmd);

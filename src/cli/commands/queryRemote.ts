@@ -22,12 +22,25 @@ function wholeNumber(flag: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** `kappa query --remote`: the query goes over NATS to a worker holding the view; any replica may answer. */
+/** The help text of --max-staleness, shared by `kappa query --remote` and `kappa serve --remote`. */
+export const MAX_STALENESS_HELP =
+  "with --remote: how stale an answer may be — a number of events behind the log's head, or `any` for any replica at any lag (default: only a replica that has applied what the most advanced replica last reported)";
+
+/** Parses --max-staleness: a whole number of events, or `any`. */
+export function parseMaxStaleness(v: string | undefined): number | "any" | undefined {
+  if (v === undefined) return undefined;
+  if (v.trim().toLowerCase() === "any") return "any";
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new InputError(`--max-staleness ${v} is neither a whole number of events nor \`any\``, { hint: "e.g. --max-staleness 100, or --max-staleness any to accept any replica at any lag" });
+  return n;
+}
+
+/** `kappa query --remote`: the query goes over NATS to a worker holding the view; any replica within the staleness bound may answer. */
 export async function runRemoteQuery(ctx: CliContext, processor: string, sql: string, params: Record<string, unknown>, flags: RemoteQueryFlags, render: (a: RemoteAnswer, format: string) => string): Promise<void> {
   const timeoutMs = timeoutMsOf(flags.timeout);
   const rows = rowCaps(flags);
   const minSeq = wholeNumber("--min-seq", flags.minSeq);
-  const maxStaleness = wholeNumber("--max-staleness", flags.maxStaleness);
+  const maxStaleness = parseMaxStaleness(flags.maxStaleness);
   try {
     const nc = await ctx.nats({ timeoutMs: 2000 });
     const a = await remoteQuery(nc, ctx.spec.stream, processor, {

@@ -5,12 +5,14 @@ import { queryCapOptions, withQueryCapFlags, type QueryCapFlags } from "../flags
 import { startHttpServer } from "../http/index.js";
 import { warnReplicaShortfalls } from "../replicas.js";
 import { appendOptions, appendSettings, type AppendFlags } from "./serveAppend.js";
+import { MAX_STALENESS_HELP, parseMaxStaleness } from "./queryRemote.js";
 
 interface ServeFlags extends AppendFlags, QueryCapFlags {
   host: string;
   port: string;
   token?: string;
   remote?: boolean;
+  maxStaleness?: string;
 }
 
 /** Parses --port: 0–65535, 0 picks a free port. */
@@ -38,7 +40,8 @@ export function registerServe(program: Command): void {
     .option("--token <token>", "require `Authorization: Bearer <token>` on every request (env KAPPA_HTTP_TOKEN)")
     .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM; with --tls-key); NATS client certs then go in --nats-tls-cert/--nats-tls-key")
     .option("--tls-key <file>", "the HTTPS private key (PEM)")
-    .option("--remote", "answer view queries over NATS from the workers holding them (any replica), not from this data dir");
+    .option("--remote", "answer view queries over NATS from the workers holding them (any fresh enough replica; answers never go backwards), not from this data dir")
+    .option("--max-staleness <events|any>", MAX_STALENESS_HELP);
   withQueryCapFlags(appendOptions(serve))
     .action(async (flags: ServeFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals() as GlobalOptions;
@@ -46,6 +49,8 @@ export function registerServe(program: Command): void {
       const tlsCert = g.tlsCert;
       const tlsKey = g.tlsKey;
       if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new InputError("--tls-cert and --tls-key go together", { hint: "pass both PEM files to serve HTTPS, or neither" });
+      const maxStaleness = parseMaxStaleness(flags.maxStaleness);
+      if (maxStaleness !== undefined && !flags.remote) throw new InputError("--max-staleness needs --remote", { hint: "without --remote, queries read this data dir's copy; add --remote to ask the workers" });
       const ctx = new CliContext({ ...g, tlsCert: undefined, tlsKey: undefined });
       // The HTTP token; NATS has its own (--nats-token).
       const token = flags.token ?? process.env.KAPPA_HTTP_TOKEN;
@@ -56,7 +61,7 @@ export function registerServe(program: Command): void {
         ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),
         ...queryCapOptions(flags),
         append: appendSettings(flags),
-        ...(flags.remote ? { remote: true } : {}),
+        ...(flags.remote ? { remote: true, ...(maxStaleness !== undefined ? { maxStaleness } : {}) } : {}),
         log: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${l}\n`),
       });
       const nats = server.health();

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import Fastify from "fastify";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { KappaError, messageOf } from "../../errors.js";
-import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, QueryPool, queryView, remoteQuery } from "../../views/index.js";
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, QueryPool, queryView } from "../../views/index.js";
 import type { CliContext } from "../context.js";
 import { assertSafeBind, bearerAuth, isLoopback, loopbackHostCheck } from "./auth.js";
 import { registerChanges } from "./changes.js";
@@ -23,6 +23,7 @@ import { WriterWatch } from "./writers.js";
 import { SseHub } from "./sse.js";
 import { registerStatus } from "./statusRoutes.js";
 import { registerViews } from "./views.js";
+import { RemoteReads } from "./remoteReads.js";
 
 /** How the query server listens and what it allows. */
 export interface HttpServerOptions {
@@ -57,6 +58,8 @@ export interface HttpServerOptions {
   maxResultRows?: number;
   /** Answer view queries over NATS from the workers holding them (`kappa serve --remote`), not from this data dir. */
   remote?: boolean;
+  /** With `remote`: how stale an answer may be (events behind the log's head, or "any"); absent: the workers' default bound. */
+  maxStaleness?: number | "any";
   /** Change streams read the live checkpoint this often (default 25 ms). */
   pollMs?: number;
   /** The status stream looks for changes this often (default 500 ms). */
@@ -122,18 +125,13 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
   const rates = new CheckpointRates();
   const writers = new WriterWatch(() => catalog.connection, ctx.spec.stream);
   cleanups.push(() => writers.stop());
+  const remote = opts.remote ? new RemoteReads(async () => opts.nc ?? (await ctx.nats()), ctx.spec.stream, opts.maxStaleness) : undefined;
   const deps: ServerDeps = {
     ctx,
     catalog,
     checkpoints,
     pool,
-    query: opts.remote
-      ? async (q) => {
-          const { processor, arrivedAt: at, ...rest } = q;
-          const left = (rest.timeoutMs ?? 5000) - (Date.now() - (at ?? Date.now()));
-          return remoteQuery(opts.nc ?? (await ctx.nats()), ctx.spec.stream, processor, { ...rest, timeoutMs: Math.max(1, left) });
-        }
-      : (q) => queryView(ctx.dataDir, catalog.records, pool, q),
+    query: remote ? (q) => remote.query(q) : (q) => queryView(ctx.dataDir, catalog.records, pool, q),
     hub,
     limits: { maxRows: opts.maxResultRows ?? DEFAULT_MAX_ROWS, defaultTimeoutMs: opts.defaultTimeoutMs ?? 5000, maxTimeoutMs: opts.maxTimeoutMs ?? 60_000, maxBytes: maxResultBytes },
     streams: { max: opts.maxEventStreams ?? 100, followQueries: new Semaphore(opts.maxFollowQueries ?? 2) },
