@@ -26,6 +26,7 @@ export * from "./writer.js";
 export * from "./heartbeat.js";
 export * from "./queryService.js";
 export * from "./snapshots.js";
+export * from "./snapshotTaker.js";
 export * from "./snapshotSchedule.js";
 export * from "./seed.js";
 export * from "./replication.js";

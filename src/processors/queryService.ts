@@ -8,7 +8,7 @@ import {
 import { CatalogViewError, QueryAdmission, RefusedError } from "./queryAdmission.js";
 import { PeerCheckpoints } from "./peerCheckpoints.js";
 import type { VersionRunner } from "./runner.js";
-import type { SnapshotStore } from "./snapshots.js";
+import type { SnapshotTaker } from "./snapshotTaker.js";
 
 /** What the query service needs from its worker. */
 export interface QueryServiceDeps {
@@ -25,8 +25,10 @@ export interface QueryServiceDeps {
   /** The workers' heartbeats: the default staleness bound compares with what the other replicas reported. */
   registry?: WorkerRegistry;
   log?: (line: string) => void;
-  /** Where `kappa snapshot` requests store their copies, and how many per version to keep. */
-  snapshots?: { store: SnapshotStore; keep: number };
+  /** Takes the snapshots `kappa snapshot` asks for (one at a time, rate-limited). */
+  snapshots?: SnapshotTaker;
+  /** Whether this worker is the version's writer (key `name/version`): only the writer takes snapshots on request. */
+  isWriter?: (key: string) => boolean;
 }
 
 /** True when the request resolves to a version (and named query) on this record. */
@@ -120,22 +122,31 @@ export class QueryService {
     }
   }
 
-  /** `kappa snapshot`: any replica holding the version copies its file consistently into the object store. */
+  /**
+   * `kappa snapshot`: the version's writer copies its file consistently into the object store. One worker per
+   * version taking them (as the schedule does) makes "one at a time, at most one per interval" hold for the
+   * cluster, not only per worker; the other replicas refuse and the request goes on to the writer.
+   */
   async #snapshot(processor: string, msg: ServiceMsg): Promise<unknown> {
+    const { worker } = this.deps;
     const req = msg.json<{ version?: number }>();
     const rec = this.deps.records(processor);
-    if (!rec) throw new KappaError("NOT_HELD", `${this.deps.worker} does not hold ${processor}`);
+    if (!rec) throw new RefusedError("NOT_HELD", `${worker} does not hold ${processor}`, "replica");
     const version = targetVersion(rec, req.version);
-    if (!this.deps.runners.has(`${processor}/${version}`)) throw new KappaError("NOT_HELD", `${this.deps.worker} does not run ${processor} v${version}`);
-    const s = await this.deps.snapshots!.store.take(this.deps.dataDir.viewFile(processor, version), processor, version, this.deps.snapshots!.keep);
-    return { ...s, worker: this.deps.worker };
+    const runner = this.deps.runners.get(`${processor}/${version}`);
+    if (!runner) throw new RefusedError("NOT_HELD", `${worker} does not run ${processor} v${version}`, "replica");
+    if (this.deps.isWriter && !this.deps.isWriter(`${processor}/${version}`)) throw new RefusedError("NOT_WRITER", `${worker} is not the writer of ${processor} v${version}, which takes its snapshots`, "replica");
+    const s = await this.deps.snapshots!.take(processor, version, runner.checkpoint, "request");
+    return { ...s, worker: s.takenBy ?? worker };
   }
 
   async #reply(msg: ServiceMsg, work: () => Promise<unknown>): Promise<void> {
     try {
       msg.respond(JSON.stringify(await work()));
     } catch (err) {
-      this.#respondError(msg, err, err instanceof RefusedError ? err.fault : "replica");
+      const code = (err as { code?: string }).code ?? "";
+      // Not the request's fault unless it names what does not exist; a copy that failed here may work elsewhere.
+      this.#respondError(msg, err, err instanceof RefusedError ? err.fault : ["NOT_FOUND", "NO_LIVE_VERSION", "BAD_INPUT"].includes(code) ? "query" : "replica");
     }
   }
 

@@ -48,11 +48,12 @@ export function adoptSeedFile(path: string, v: VersionRecord): void {
  * tail), else for a frozen version built for `query --as-of`, another version's snapshot at or before its
  * end. The checkpoint the restored file holds, or null to build from the log.
  */
-export async function restoreViewFile(store: SnapshotStore, file: string, name: string, v: VersionRecord, log: (line: string) => void): Promise<number | null> {
-  const s = await store.restore(file, name, v.version, v.codeHash);
+export async function restoreViewFile(store: SnapshotStore, file: string, name: string, v: VersionRecord, log: (line: string) => void, worker?: string): Promise<number | null> {
+  const opts = { log, ...(worker !== undefined ? { worker } : {}) };
+  const s = await store.restore(file, name, v.version, v.codeHash, opts);
   if (s) log(`${name}/${v.version}: joined from the snapshot at ${s.checkpoint}; replaying only the tail`);
   if (s || !v.seed) return s?.checkpoint ?? null;
-  const seed = await store.restore(file, name, v.seed.version, v.codeHash, v.untilSeq ?? v.seed.checkpoint);
+  const seed = await store.restore(file, name, v.seed.version, v.codeHash, { ...opts, maxCheckpoint: v.untilSeq ?? v.seed.checkpoint });
   if (!seed) return null;
   adoptSeedFile(file, v);
   log(`${name}/${v.version}: started from v${v.seed.version}'s snapshot at ${seed.checkpoint}; replaying only the tail`);

@@ -1,7 +1,6 @@
-import type { DataDir } from "../views/index.js";
 import type { VersionRunner } from "./runner.js";
 import type { VersionWriter } from "./writer.js";
-import type { SnapshotStore } from "./snapshots.js";
+import type { SnapshotTaker } from "./snapshotTaker.js";
 
 /** Takes a snapshot of every version this worker writes, every `everyMs`, when its checkpoint moved since the last one. */
 export class SnapshotSchedule {
@@ -10,12 +9,10 @@ export class SnapshotSchedule {
   #busy = false;
 
   constructor(
-    private readonly store: SnapshotStore,
-    private readonly dataDir: DataDir,
+    private readonly taker: SnapshotTaker,
     private readonly runners: Map<string, VersionRunner>,
     private readonly writers: Map<string, VersionWriter>,
     everyMs: number,
-    private readonly keep: number,
     private readonly log: (m: string) => void,
   ) {
     this.#timer = setInterval(() => void this.#round(), everyMs);
@@ -30,9 +27,10 @@ export class SnapshotSchedule {
         // One copy per version is enough: its writer takes it.
         if (!this.writers.get(key)?.isWriter || r.checkpoint === 0 || this.#last.get(key) === r.checkpoint) continue;
         try {
-          const s = await this.store.take(this.dataDir.viewFile(r.name, r.version), r.name, r.version, this.keep);
+          // Through the taker: never two at once, also with a `kappa snapshot` request in flight.
+          const s = await this.taker.take(r.name, r.version, r.checkpoint, "schedule");
           this.#last.set(key, s.checkpoint);
-          this.log(`${key}: snapshot at ${s.checkpoint} (${s.bytes} bytes)`);
+          if (!s.joined) this.log(`${key}: snapshot at ${s.checkpoint} (${s.bytes} bytes)`);
         } catch (err) {
           this.log(`${key}: snapshot failed: ${(err as Error).message}`);
         }

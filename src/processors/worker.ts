@@ -20,6 +20,7 @@ import { QueryService } from "./queryService.js";
 import { SnapshotStore, DEFAULT_SNAPSHOT_KEEP } from "./snapshots.js";
 import { restoreViewFile } from "./seed.js";
 import { SnapshotSchedule } from "./snapshotSchedule.js";
+import { SnapshotTaker } from "./snapshotTaker.js";
 import { LiveFirst } from "./liveFirst.js";
 
 const ACTIVE = new Set(["building", "caught-up", "live"]);
@@ -42,6 +43,7 @@ export class Worker {
   #queries: QueryService | undefined;
   #snapshots: SnapshotStore | undefined;
   #schedule: SnapshotSchedule | undefined;
+  #taker: SnapshotTaker | undefined;
   #closed = false;
   /** Live versions first: rebuilds read in small pulls and apply at lower priority while live ones have events. */
   #liveFirst: LiveFirst | undefined;
@@ -85,6 +87,10 @@ export class Worker {
     this.#liveFirst = await LiveFirst.create();
     // A new replica seeds missing view files from snapshots; without the bucket it replays the whole log.
     this.#snapshots = await SnapshotStore.open(this.opts.nc, this.opts.spec.stream, this.opts.spec.replicas).catch((err: unknown) => void this.#log(`snapshots are off: ${messageOf(err)}`));
+    if (this.#snapshots) {
+      const { snapshotKeep, snapshotMinIntervalMs } = this.opts;
+      this.#taker = new SnapshotTaker({ store: this.#snapshots, dataDir: this.opts.dataDir, keep: snapshotKeep ?? DEFAULT_SNAPSHOT_KEEP, worker: this.id, ...(snapshotMinIntervalMs !== undefined ? { minIntervalMs: snapshotMinIntervalMs } : {}) });
+    }
     this.#feed = new CatalogFeed(this.catalog, (r, rev) => this.#enqueue(r, rev), (m) => this.#log(m), this.opts.resyncMs);
     await this.#feed.read();
     await this.#queue;
@@ -99,12 +105,12 @@ export class Worker {
       this.#queries = await QueryService.start({
         nc: this.opts.nc, stream: this.opts.spec.stream, worker: this.id, dataDir: this.opts.dataDir, records: (n) => this.#records.get(n), runners: this.runners,
         freshRecord: async (n) => (await this.catalog.get(n))?.record, registry: this.registry, log: (m) => this.#log(m),
-        ...(this.#snapshots ? { snapshots: { store: this.#snapshots, keep: this.opts.snapshotKeep ?? DEFAULT_SNAPSHOT_KEEP } } : {}) })
+        ...(this.#taker ? { snapshots: this.#taker, isWriter: (key: string) => this.writers.get(key)?.isWriter === true } : {}) })
         .catch((err: unknown) => void this.#log(`queries over NATS are off: ${messageOf(err)}`));
       for (const r of this.runners.values()) this.#queries?.serve(r.name);
     }
-    if (this.#snapshots && this.opts.snapshotEveryMs) {
-      this.#schedule = new SnapshotSchedule(this.#snapshots, this.opts.dataDir, this.runners, this.writers, this.opts.snapshotEveryMs, this.opts.snapshotKeep ?? DEFAULT_SNAPSHOT_KEEP, (m) => this.#log(m));
+    if (this.#taker && this.opts.snapshotEveryMs) {
+      this.#schedule = new SnapshotSchedule(this.#taker, this.runners, this.writers, this.opts.snapshotEveryMs, (m) => this.#log(m));
     }
     this.#heartbeat = new Heartbeat(this.registry, { worker: this.id, dataDir: this.opts.dataDir.root, processors: this.opts.processors ?? null }, this.runners, this.writers, (m) => this.#log(m));
   }
@@ -217,7 +223,7 @@ export class Worker {
       code,
       output,
       gate: writer,
-      ...(this.#snapshots ? { restore: (file: string) => restoreViewFile(this.#snapshots!, file, name, v, (m) => this.#log(m)) } : {}),
+      ...(this.#snapshots ? { restore: (file: string) => restoreViewFile(this.#snapshots!, file, name, v, (m) => this.#log(m), this.id) } : {}),
       limits: this.opts.limits,
       ...(this.#liveFirst ? { liveFirst: this.#liveFirst } : {}),
       busyTimeoutMs: this.opts.busyTimeoutMs,
@@ -261,6 +267,7 @@ export class Worker {
     clearInterval(this.#cleanup);
     clearInterval(this.#leaseTimer);
     this.#schedule?.close();
+    this.#taker?.close();
     await this.#heartbeat?.close();
     await this.#queries?.close();
     await this.#queue.catch(() => {});

@@ -39,6 +39,8 @@ export interface WorkerOptions {
   snapshotEveryMs?: number;
   /** Snapshots kept per version (default 3). */
   snapshotKeep?: number;
+  /** No new snapshot of a version on request within this of its newest one (default 10 s). */
+  snapshotMinIntervalMs?: number;
 }
 
 /** A worker's default id: the host and the data dir, stable across restarts of the same worker. */

@@ -1,5 +1,5 @@
 import { headers as makeHeaders, type NatsConnection } from "@nats-io/nats-core";
-import { KappaError, UnavailableError, messageOf } from "../errors.js";
+import { InputError, KappaError, UnavailableError, messageOf } from "../errors.js";
 import type { QueryAnswer, QueryRequest } from "./query.js";
 import { validateProcessorName } from "./paths.js";
 import { errorOf, isFinal, type RemoteError } from "./remoteErrors.js";
@@ -77,7 +77,11 @@ export async function remoteQuery(nc: NatsConnection, stream: string, processor:
       const m = await nc.request(subject, JSON.stringify({ ...req, timeoutMs: Math.max(50, wait - 100) }), { timeout: wait, headers: h });
       const err = errorOf(m);
       if (!err) return m.json<RemoteAnswer>();
-      if (isFinal(err)) throw new KappaError(err.code, `${err.message} (answered by ${err.worker})`, err.hint ? { hint: err.hint } : {});
+      if (isFinal(err)) {
+        // The query as typed must change (exit 2, as for a local query), unless an older worker could not say.
+        const opts = { code: err.code, ...(err.hint ? { hint: err.hint } : {}) };
+        throw err.fault === "query" ? new InputError(`${err.message} (answered by ${err.worker})`, opts) : new KappaError(err.code, `${err.message} (answered by ${err.worker})`, opts);
+      }
       refusals.delete(err.worker);
       refusals.set(err.worker, err);
     } catch (err) {

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { join } from "node:path";
 import { NatsServer, NatsCluster, connectNats, DEFAULT_LIMITS, type BatchLimits } from "../../log/index.js";
 import { InputError, KappaError } from "../../errors.js";
-import { Worker, acquireWorkerLock, DEFAULT_LEASE_TTL_MS, DEFAULT_HANDLER_TIMEOUT_MS, type WorkerOptions } from "../../processors/index.js";
+import { Worker, acquireWorkerLock, DEFAULT_LEASE_TTL_MS, DEFAULT_HANDLER_TIMEOUT_MS, DEFAULT_SNAPSHOT_MIN_INTERVAL_MS, type WorkerOptions } from "../../processors/index.js";
 import { validateProcessorName } from "../../views/index.js";
 import { CliContext } from "../context.js";
 import { startHttpServer } from "../http/index.js";
@@ -74,20 +74,23 @@ interface PlacementFlags {
   leaseTtl: string;
   snapshotEvery?: string;
   snapshotKeep: string;
+  snapshotMinInterval: string;
 }
 
 /** Worker id, placement and lease TTL from flags. */
-function placement(o: PlacementFlags): Pick<WorkerOptions, "workerId" | "processors" | "leaseTtlMs" | "snapshotEveryMs" | "snapshotKeep"> {
+function placement(o: PlacementFlags): Pick<WorkerOptions, "workerId" | "processors" | "leaseTtlMs" | "snapshotEveryMs" | "snapshotKeep" | "snapshotMinIntervalMs"> {
   const every = o.snapshotEvery === undefined ? undefined : Number(o.snapshotEvery);
   if (every !== undefined && !(every >= 1)) throw new InputError(`--snapshot-every ${o.snapshotEvery} is not a number of seconds (at least 1)`, { hint: "e.g. --snapshot-every 300" });
   const keep = Number(o.snapshotKeep);
   if (!Number.isInteger(keep) || keep < 1) throw new InputError(`--snapshot-keep ${o.snapshotKeep} is not a positive whole number`, { hint: "e.g. --snapshot-keep 3" });
+  const minInterval = Number(o.snapshotMinInterval);
+  if (!(minInterval >= 0)) throw new InputError(`--snapshot-min-interval ${o.snapshotMinInterval} is not a number of seconds`, { hint: "e.g. --snapshot-min-interval 10 (0 lets every request take one)" });
   const ttl = Number(o.leaseTtl);
   if (!(ttl >= 0.3 && ttl <= 600)) throw new InputError(`--lease-ttl ${o.leaseTtl} is not a number of seconds between 0.3 and 600`, { hint: "e.g. --lease-ttl 3 (a writer that stops is replaced within about that long)" });
   const processors = o.processors?.split(",").map((p) => p.trim()).filter((p) => p.length > 0);
   if (processors) for (const p of processors) validateProcessorName(p);
   if (o.workerId !== undefined && !/^[A-Za-z0-9_.:/@-]{1,200}$/.test(o.workerId)) throw new InputError(`--worker-id ${o.workerId} has characters other than letters, digits and _.:/@-`, { hint: "e.g. --worker-id w1" });
-  return { ...(o.workerId ? { workerId: o.workerId } : {}), ...(processors?.length ? { processors } : {}), leaseTtlMs: Math.round(ttl * 1000), ...(every ? { snapshotEveryMs: every * 1000 } : {}), snapshotKeep: keep };
+  return { ...(o.workerId ? { workerId: o.workerId } : {}), ...(processors?.length ? { processors } : {}), leaseTtlMs: Math.round(ttl * 1000), ...(every ? { snapshotEveryMs: every * 1000 } : {}), snapshotKeep: keep, snapshotMinIntervalMs: Math.round(minInterval * 1000) };
 }
 
 /** What a newcomer needs once `kappa dev` is up: where to look, and what to type in a second terminal. */
@@ -115,6 +118,7 @@ function withPlacementFlags(cmd: Command): Command {
     .option("--processors <a,b>", "hold only these processors (default: all)")
     .option("--snapshot-every <seconds>", "snapshot every version this worker writes this often (default: only on `kappa snapshot`)")
     .option("--snapshot-keep <n>", "snapshots kept per version; older ones are deleted", "3")
+    .option("--snapshot-min-interval <seconds>", "`kappa snapshot` takes a new snapshot of a version no sooner than this after its newest one", String(DEFAULT_SNAPSHOT_MIN_INTERVAL_MS / 1000))
     .option("--lease-ttl <seconds>", "writer lease time to live: another worker takes over about this long after a writer stops", String(DEFAULT_LEASE_TTL_MS / 1000));
 }
 
