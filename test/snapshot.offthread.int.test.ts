@@ -27,7 +27,7 @@ describe("snapshots are taken off the worker's main thread, one at a time per ve
     await using env = await TestEnv.start();
     await env.appendOrders(2000, 1301);
     // A real process: its main loop is not the test's, so a blocked loop shows as missed renewals and beats.
-    await using w = WorkerProcess.start(env.nats.url, env.dataDir.root, ["--worker-id", "w1", "--lease-ttl", "1", "--snapshot-min-interval", "60"]);
+    await using w = WorkerProcess.start(env.nats.url, env.dataDir.root, ["--worker-id", "w1", "--snapshot-min-interval", "60"]);
     await deployModule(env.nc, env.spec, resolve("examples/orders/orders_by_user_v2.ts"));
     await env.waitForRecord("orders_by_user", (r) => r.live === 1);
     const file = env.dataDir.viewFile("orders_by_user", 1);
