@@ -38,6 +38,11 @@ function queryProcessPids(): number[] {
 /** Bytes a process has written through write() and friends (temp files included), from /proc. */
 const writtenBytes = (pid: number) => Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))![1]);
 const RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c";
+/** Statements that change a handle's settings as SQLite compiles them, though EXPLAIN runs nothing. */
+const CHANGING = ["temp_store = FILE", "query_only = OFF", "trusted_schema = ON", "case_sensitive_like = ON"].map((p) => `EXPLAIN /* -- */ PRAGMA ${p}`);
+/** The settings a later client's handle must still have (2 = temp_store MEMORY; LIKE ignores case). */
+const SETTINGS = "SELECT (SELECT * FROM pragma_temp_store) AS temp_store, (SELECT * FROM pragma_query_only) AS query_only, (SELECT * FROM pragma_trusted_schema) AS trusted_schema, 'a' LIKE 'A' AS like_nocase";
+const PRISTINE = { temp_store: 2, query_only: 1, trusted_schema: 0, like_nocase: 1 };
 
 beforeAll(() => {
   main = join(dir, "main.sqlite");
@@ -66,6 +71,9 @@ describe("the query engine refuses on its own (no text check in front of it)", (
     "  /* a comment first */ -- and a line\n DELETE FROM t",
     "CREATE TABLE evil (x)",
     "BEGIN IMMEDIATE",
+    // SQLite applies these settings while compiling, EXPLAIN or not: they would hold for every later client.
+    ...CHANGING,
+    "EXPLAIN QUERY PLAN PRAGMA temp_store = FILE",
   ];
   for (const sql of refused) {
     it(`refuses ${sql.replace(/\s+/g, " ").slice(0, 60)}`, async () => {
@@ -74,6 +82,10 @@ describe("the query engine refuses on its own (no text check in front of it)", (
       expect(sha(main)).toBe(before);
     });
   }
+
+  it("left every setting of the kept handle as it was", async () => {
+    expect((await pool.run(job(SETTINGS))).rows).toEqual([PRISTINE]);
+  });
 
   it("created no file and left the caps in place: the next query still answers", async () => {
     expect(existsSync(join(dir, "new.sqlite"))).toBe(false);
@@ -87,6 +99,18 @@ describe("the query engine refuses on its own (no text check in front of it)", (
     const before = sha(other);
     await expect(pool.run(job("WITH x AS (SELECT 1) UPDATE other.t SET v = 0", { attach: { other } }))).rejects.toMatchObject({ code: "QUERY_REFUSED" });
     expect(sha(other)).toBe(before);
+  });
+});
+
+describe("a statement that changes a kept handle's settings", () => {
+  it("closes the handle, so a later client reads with the settings it was opened with (statement check off)", async () => {
+    // As if the statement check had a hole: the statements run (they return rows and write nothing).
+    await using open = new QueryPool({ size: 1, memoryBytes: 64 << 20, statementCheck: false });
+    expect((await open.run(job(SETTINGS))).rows).toEqual([PRISTINE]);
+    for (const sql of CHANGING) {
+      expect((await open.run(job(sql))).rows.length).toBeGreaterThan(0);
+      expect((await open.run(job(SETTINGS))).rows).toEqual([PRISTINE]);
+    }
   });
 });
 

@@ -166,13 +166,25 @@ describe("queries that cannot hurt: kappa serve and the CLI", () => {
     }
   });
 
-  it("lets the engine refuse statements that slip past the text check, and the view file stays byte-identical", async () => {
+  it("reads quotes, comments and names as SQLite does: a quote inside a quoted name hides nothing, and the view file stays byte-identical", async () => {
     const file = env.dataDir.viewFile("orders_by_user", 1);
     const before = digestFile(file).digest;
+    // This fooled the old check (its quote inside "a'" opened a string); the engine refusing it too is in query.engine.int.
     const r = await query({ sql: `SELECT 1 AS "a'", load_extension('/x.so') --'` });
     expect(r.status).toBe(400);
-    expect(r.json).toMatchObject({ error: "QUERY_REFUSED", message: "query refused: not authorized" });
+    expect(r.json).toMatchObject({ error: "QUERY_REFUSED", message: "loading extensions is not allowed" });
     expect(digestFile(file).digest).toBe(before);
+  });
+
+  it("refuses EXPLAIN before anything but a read, and a later client's handle keeps its settings", async () => {
+    // SQLite applies a pragma's setting while compiling it: on the one shared query process these would hold for everyone.
+    for (const p of ["temp_store = FILE", "query_only = OFF", "trusted_schema = ON", "case_sensitive_like = ON"]) {
+      const r = await query({ sql: `EXPLAIN /* -- */ PRAGMA ${p}` });
+      expect(r.status, p).toBe(400);
+      expect(r.json).toMatchObject({ error: "QUERY_REFUSED", message: expect.stringMatching(/^EXPLAIN is allowed only before SELECT, WITH or VALUES/) });
+    }
+    const later = await query({ sql: "SELECT (SELECT * FROM pragma_temp_store) AS temp_store, (SELECT * FROM pragma_query_only) AS query_only, (SELECT * FROM pragma_trusted_schema) AS trusted_schema, 'a' LIKE 'A' AS like_nocase" });
+    expect(later.json.rows).toEqual([{ temp_store: 2, query_only: 1, trusted_schema: 0, like_nocase: 1 }]);
   });
 
   it("caps open event streams with 503 and Retry-After", async () => {

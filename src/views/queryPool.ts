@@ -48,6 +48,8 @@ export interface QueryPoolOptions {
   memoryBytes?: number;
   /** Start the processes now rather than at the first query, so their start-up overlaps other work. */
   warm?: boolean;
+  /** Tests only: `false` runs statements without the query process's statement-kind check, to show the checks behind it (readonly, returns rows, handle settings) hold alone. */
+  statementCheck?: boolean;
 }
 
 /** What the pool is doing, for metrics and health. */
@@ -99,6 +101,7 @@ export class QueryPool {
   readonly #maxQueue: number;
   readonly #memoryBytes: number;
   readonly #warm: boolean;
+  readonly #statementCheck: boolean;
   #nextId = 0;
   #killed = 0;
   #closed = false;
@@ -109,6 +112,7 @@ export class QueryPool {
     this.#maxQueue = o.maxQueue ?? 64;
     this.#memoryBytes = o.memoryBytes ?? 256 * 1024 * 1024;
     this.#warm = o.warm === true;
+    this.#statementCheck = o.statementCheck !== false;
     if (this.#warm) for (const slot of this.#slots) slot.child = this.#spawn(slot);
   }
 
@@ -142,7 +146,7 @@ export class QueryPool {
 
   #spawn(slot: Slot): ChildProcess {
     const heapMb = Math.max(256, Math.ceil(this.#memoryBytes / (1 << 20)));
-    const node = [process.execPath, `--max-old-space-size=${heapMb}`, SCRIPT, String(this.#memoryBytes)];
+    const node = [process.execPath, `--max-old-space-size=${heapMb}`, SCRIPT, String(this.#memoryBytes), ...(this.#statementCheck ? [] : ["--no-statement-check"])];
     const limited = PRLIMIT ? [PRLIMIT, `--data=${this.#memoryBytes + heapMb * (1 << 20) + NODE_BASE_BYTES}`, ...node] : node;
     const argv = SETPRIV ? [SETPRIV, "--pdeathsig", "KILL", ...limited] : limited;
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" });

@@ -4,21 +4,41 @@
 // Plain JavaScript, run by plain node (no loader), so it starts fast under tsx, vitest and the CLI.
 import { statSync } from "node:fs";
 import Database from "better-sqlite3";
+import { statementKind } from "./sqlLexer.mjs";
 
 /** The memory cap for SQLite (bytes). The pool's RLIMIT_DATA is what enforces it: this build compiles memory statistics out, so SQLite ignores hard_heap_limit. */
 const HEAP_LIMIT = Number(process.argv[2] ?? 64 * 1024 * 1024);
+/** Off only in tests (QueryPool `statementCheck: false`), to show that the handle checks behind it hold on their own. */
+const STATEMENT_CHECK = process.argv[3] !== "--no-statement-check";
 
 // One in-memory handle sets SQLite's process-wide heap limits (advisory here, see above) and reads them back
 // after each query, so a statement that changed them retires the process.
 const probe = new Database(":memory:");
 probe.pragma(`hard_heap_limit = ${HEAP_LIMIT}`);
-const readLimits = [probe.prepare("PRAGMA hard_heap_limit").pluck(), probe.prepare("PRAGMA soft_heap_limit").pluck()];
+const readLimits = ["hard_heap_limit", "soft_heap_limit", "temp_store_directory"].map((p) => probe.prepare(`PRAGMA ${p}`).pluck());
 const heapLimits = () => readLimits.map((s) => String(s.get())).join(",");
 const LIMITS = heapLimits();
 
 /** Open view handles by path, kept between queries; a file replaced under the same path (a rebuild) gets a new one. */
 const handles = new Map();
 const MAX_HANDLES = 16;
+
+// A kept handle serves every later client, so a setting one statement changed would hold for all of them
+// (SQLite applies a pragma's setting while it compiles the statement, so even EXPLAIN PRAGMA changes it).
+// These are read back after every query, in one statement, and a handle whose values moved is closed.
+const HANDLE_SETTINGS = [
+  "query_only", "trusted_schema", "temp_store", "reverse_unordered_selects", "automatic_index", "cache_size", "cache_spill",
+  "busy_timeout", "cell_size_check", "writable_schema", "recursive_triggers", "foreign_keys", "defer_foreign_keys",
+  "ignore_check_constraints", "legacy_alter_table", "read_uncommitted", "secure_delete", "short_column_names",
+  "full_column_names", "count_changes", "threads", "analysis_limit", "max_page_count", "synchronous", "locking_mode",
+];
+// case_sensitive_like cannot be read back: LIKE itself tells.
+const SETTINGS_SQL = `SELECT ${HANDLE_SETTINGS.map((p) => `(SELECT * FROM pragma_${p})`).join(", ")}, 'a' LIKE 'A'`;
+
+/** A handle's settings as one string, to compare with what they were when it was opened. */
+function settingsOf(h) {
+  return JSON.stringify([h.settings.get(), h.db.pragma("mmap_size", { simple: true })]);
+}
 
 function openView(path) {
   const db = new Database(path, { readonly: true, fileMustExist: true });
@@ -57,8 +77,22 @@ function viewHandle(path) {
     handles.clear();
   }
   const db = openView(path);
-  handles.set(path, { db, ino, usedAt: Date.now() });
+  const kept = { db, ino, usedAt: Date.now(), settings: db.prepare(SETTINGS_SQL).raw() };
+  kept.expected = settingsOf(kept);
+  handles.set(path, kept);
   return db;
+}
+
+/** Closes the kept handle of `path` when a statement changed its settings, so the next query opens a fresh one. */
+function checkHandle(path) {
+  const h = handles.get(path);
+  if (!h) return;
+  let same = false;
+  try {
+    same = settingsOf(h) === h.expected;
+  } finally {
+    if (!same) dropHandle(path);
+  }
 }
 
 // Handles unused for a while are closed, so a retired file's space is given back soon after it is deleted.
@@ -67,22 +101,7 @@ setInterval(() => {
   for (const [path, h] of handles) if (Date.now() - h.usedAt > IDLE_MS) dropHandle(path);
 }, IDLE_MS).unref();
 
-/** The statement's first keyword, which alone decides its kind in SQLite's grammar (comments and blanks skipped). */
-function firstKeyword(sql) {
-  let i = 0;
-  for (;;) {
-    while (i < sql.length && /\s/.test(sql[i])) i++;
-    if (sql.startsWith("--", i)) {
-      const nl = sql.indexOf("\n", i);
-      i = nl < 0 ? sql.length : nl + 1;
-    } else if (sql.startsWith("/*", i)) {
-      const end = sql.indexOf("*/", i + 2);
-      i = end < 0 ? sql.length : end + 2;
-    } else break;
-  }
-  return /^[A-Za-z]+/.exec(sql.slice(i))?.[0].toLowerCase() ?? "";
-}
-
+/** What the statement is, as SQLite reads it: EXPLAIN counts only before a SELECT, WITH or VALUES (see sqlLexer.mjs). */
 const READ_STATEMENTS = new Set(["select", "with", "values", "explain"]);
 
 function refused(message) {
@@ -120,9 +139,11 @@ function run(req) {
     for (const [schema, file] of Object.entries(req.attach ?? {})) {
       db.prepare("ATTACH DATABASE ? AS " + JSON.stringify(schema)).run(file);
     }
-    // Not a regex over the text: the first token is what SQLite itself reads to pick the statement kind,
-    // so PRAGMA (even one that returns rows, such as hard_heap_limit = 1) never runs.
-    if (!READ_STATEMENTS.has(firstKeyword(req.sql))) throw refused(`only SELECT, WITH, VALUES and EXPLAIN run here, not ${firstKeyword(req.sql).toUpperCase() || "an empty statement"}`);
+    // Not a regex over the text: the first tokens are what SQLite itself reads to pick the statement kind,
+    // so PRAGMA (even one that returns rows, such as hard_heap_limit = 1) never runs. Nor EXPLAIN PRAGMA:
+    // SQLite applies a pragma's setting while it compiles the statement, EXPLAIN or not.
+    const kind = STATEMENT_CHECK ? statementKind(req.sql) : "select";
+    if (!READ_STATEMENTS.has(kind)) throw refused(`only SELECT, WITH, VALUES and EXPLAIN before one of them run here, not ${kind.toUpperCase() || "an empty statement"}`);
     const stmt = db.prepare(req.sql);
     // ATTACH, DETACH and setting PRAGMAs compile as "readonly" but return no rows: refusing non-readers closes them.
     if (!stmt.readonly) throw refused("the statement would change the view");
@@ -168,6 +189,11 @@ process.on("message", (req) => {
     reply = { id: req.id, ok: false, error: { message: err.message, code: err.code, refused: err.refused === true } };
     // After a failure (out of memory, a refused statement) the next query starts on a fresh handle.
     dropHandle(req.path);
+  }
+  try {
+    checkHandle(req.path);
+  } catch {
+    // unreadable settings: the handle is closed already, the next query opens a fresh one
   }
   // A statement such as `PRAGMA hard_heap_limit = 1` returns rows and passes the checks, yet changes this
   // process for every later query: a process whose limits moved answers, then leaves for a fresh one.
