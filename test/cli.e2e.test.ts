@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { kappa } from "./support/cli.js";
 import { DevProcess, pidAlive } from "./support/dev.js";
-import { waitFor } from "./support/env.js";
+import { TestEnv, waitFor } from "./support/env.js";
 import { generateOrders } from "../examples/orders/generate.js";
 import { referenceTotals } from "./support/reference.js";
 
@@ -92,6 +92,38 @@ describe("the kappa binary, as a user runs it", () => {
     // About fifteen runs of the binary: each is ~1 s of CPU (mostly loading the TypeScript through tsx, the
     // query process adds under 0.1 s), so on a loaded 2-core machine the whole takes well over a minute.
   }, 180_000);
+
+  it("refuses ids NATS would make collide and events too large once their headers count, naming the line, before anything is published", async () => {
+    await using env = await TestEnv.start();
+    const dir = mkdtempSync(join(tmpdir(), "kappa-e2e-"));
+    const k = (...args: string[]) => kappa(["--nats", env.server.url, "--data-dir", join(dir, ".kappa"), ...args]);
+    const file = (name: string, lines: unknown[]) => {
+      const path = join(dir, name);
+      writeFileSync(path, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+      return path;
+    };
+    try {
+      // NATS trims header values: " o-1" would be stored as "o-1" and collide with it.
+      const id = k("append", "order.placed", '{"order":"o-1"}', "--id", " o-1");
+      expect(id.code).toBe(2);
+      expect(id.stderr).toMatch(/^kappa: --id " o-1" starts or ends with whitespace\n {2}hint: NATS trims header values, so it would be stored as "o-1"/);
+      const envelopes = k("append", "--file", file("ws.ndjson", [{ type: "a", id: "x-1", data: {} }, { type: "a", id: "x-1 ", data: {} }]));
+      expect(envelopes.code).toBe(2);
+      expect(envelopes.stderr).toMatch(/^kappa: line 2: the id "x-1 " starts or ends with whitespace/);
+      // Objects and arrays would all become "[object Object]" and the like.
+      const field = k("append", "order.placed", "--id-field", "order.id", "--file", file("field.ndjson", [{ order: { id: "o-1" } }, { order: { id: { n: 2 } } }]));
+      expect(field.code).toBe(2);
+      expect(field.stderr).toMatch(/^kappa: line 2: field order.id \(for --id-field\) is an object, not a string or a number\n {2}hint: ids must be strings or finite numbers/);
+      // Fits max_payload alone; with Nats-Msg-Id and the batch headers it does not.
+      const max = env.nc.info!.max_payload;
+      const big = k("append", "blob.put", "--file", file("big.ndjson", [{ n: 1 }, { blob: "x".repeat(max - 50) }]));
+      expect(big.code).toBe(2);
+      expect(big.stderr).toMatch(new RegExp(`^kappa: line 2: event is \\d+ bytes \\(${max - 39} of data, up to \\d+ of headers\\), above the server's limit of ${max}\\n {2}hint: .*nothing was published`));
+      expect((await env.jsm.streams.info(env.spec.stream)).state.messages).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it("says clearly when NATS is not there", () => {
     const dir = mkdtempSync(join(tmpdir(), "kappa-e2e-"));

@@ -4,7 +4,7 @@ import { cliContext } from "./support/cli.js";
 import { CliContext } from "../src/cli/context.js";
 import { eventDigest, readLog } from "./support/logRead.js";
 import { startHttpServer, type HttpServer } from "../src/cli/http/index.js";
-import { connectNats, type NatsServer } from "../src/log/index.js";
+import { HEADER_BYTES, connectNats, type NatsServer } from "../src/log/index.js";
 
 const TOKEN = "append-test-token";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -130,6 +130,45 @@ describe("POST /events: events in over HTTP", () => {
     expect(metrics).toMatch(/kappa_http_append_refused_total\{code="BAD_EVENT"\} [1-9]/);
     expect(metrics).toMatch(/kappa_http_append_refused_total\{code="BODY_TOO_LARGE"\} 1/);
     expect(metrics).toMatch(/kappa_http_append_events_total\{result="duplicate"\} [1-9]/);
+  });
+
+  it("refuses ids NATS would make collide: whitespace at either end, and --id-field values that are not strings or numbers", async () => {
+    // NATS trims header values: " w-1" would be stored as "w-1", so it would be dropped as a duplicate of it.
+    expect((await post(server.url, "/events", [order("w-1")])).json.stored).toBe(1);
+    const before = await lastSeq();
+    const ws = await post(server.url, "/events", [order("w-2"), order(" w-1", 2)]);
+    expect(ws.status, JSON.stringify(ws.json)).toBe(400);
+    expect(ws.json.errors).toEqual([{ index: 1, error: "BAD_EVENT", message: 'item 1: the id " w-1" starts or ends with whitespace' }]);
+    expect((await post(server.url, "/events", [order("w-1\t", 2)])).json.errors[0].message).toBe('item 0: the id "w-1\\t" starts or ends with whitespace');
+    await using byField = await serving(env, { port: 0, token: TOKEN, append: { allow: true, idField: "order" } });
+    // Both would become the id "[object Object]".
+    const objects = await post(byField.url, "/events/order.placed", '{"order": {"n": 1}}\n{"order": {"n": 2}}\n{"order": "ok-1"}\n{"order": [3]}\n', AUTH, "application/x-ndjson");
+    expect(objects.status).toBe(400);
+    expect(objects.json.errors.map((e: { index: number; line: number; message: string }) => [e.index, e.line, e.message])).toEqual([
+      [0, 1, "item 0 (line 1): field order (for --id-field) is an object, not a string or a number"],
+      [1, 2, "item 1 (line 2): field order (for --id-field) is an object, not a string or a number"],
+      [3, 4, "item 3 (line 4): field order (for --id-field) is an array, not a string or a number"],
+    ]);
+    const spaced = await post(byField.url, "/events/order.placed", [{ order: "ok-2 " }]);
+    expect(spaced.json.errors[0].message).toBe('item 0: field order (for --id-field) "ok-2 " starts or ends with whitespace');
+    expect(await lastSeq()).toBe(before);
+  });
+
+  it("counts the headers against NATS's max_payload: an event too large with them is a 400 naming it, not a 503 to retry forever", async () => {
+    await using wide = await serving(env, { port: 0, token: TOKEN, append: { allow: true, bodyLimit: 4 << 20 } });
+    const max = env.nc.info!.max_payload;
+    const before = await lastSeq();
+    // {"blob":"x…"} is 11 bytes of JSON around the x's: this event's data alone fits max_payload, its headers do not.
+    const sized = (id: string, bytes: number) => ({ type: "blob.put", id, data: { blob: "x".repeat(bytes - 11) } });
+    const over = await post(wide.url, "/events", [order("fits-1"), sized("big-1", max - 50)]);
+    expect(over.status, JSON.stringify(over.json)).toBe(400);
+    expect(over.json.errors).toEqual([{ index: 1, error: "EVENT_TOO_LARGE", message: `item 1: event is ${max - 50 + 5 + HEADER_BYTES} bytes (${max - 50} of data, up to ${5 + HEADER_BYTES} of headers), above the server's limit of ${max}` }]);
+    expect(await lastSeq()).toBe(before);
+    // The largest event the check lets through is stored, whole: the bound holds for the headers Kappa really sends.
+    const edge = await post(wide.url, "/events", [order("fits-2"), sized("big-2", max - 5 - HEADER_BYTES)]);
+    expect(edge.status, JSON.stringify(edge.json)).toBe(200);
+    const stored = (await readLog(env.nc, env.spec)).find((e) => e.id === "big-2")!;
+    expect(stored.data.length).toBe(max - 5 - HEADER_BYTES);
   });
 
   it("refuses more than 1000 events in one request whole, also when --append-max-events asks for more", async () => {

@@ -13,10 +13,42 @@ describe("append input is checked line by line, with the line named", () => {
     ['{"type":"a.>","data":{}}', /line 7: "a.>" is not a valid event type/],
     ['{"type":"a","data":5}', /line 7: the event's data is not a JSON object/],
     ['{"data":{}}', /line 7: expected an envelope/],
-    [JSON.stringify({ type: "a", data: { blob: "x".repeat(2000) } }), /line 7: event is \d+ bytes, above the server's limit of 1024/],
+    [JSON.stringify({ type: "a", data: { blob: "x".repeat(2000) } }), /line 7: event is \d+ bytes \(2\d{3} of data, up to \d+ of headers\), above the server's limit of 1024/],
     ['{"type":"a","id":"o-1\\nNats-Expected-Stream: x","data":{}}', /line 7: the id has a line break/],
+    // NATS trims header values: " o-1" would be stored as "o-1" and one of the two events dropped as a duplicate.
+    ['{"type":"a","id":" o-1","data":{}}', /line 7: the id " o-1" starts or ends with whitespace/],
+    ['{"type":"a","id":"o-1\\t","data":{}}', /line 7: the id "o-1\\t" starts or ends with whitespace/],
+    ['{"type":"a","id":"o-1\\u00a0","data":{}}', /starts or ends with whitespace/],
+    ['{"type":"a","id":{"k":1},"data":{}}', /line 7: the id is an object, not a string or a number/],
+    ['{"type":"a","id":1e999,"data":{}}', /line 7: the id is Infinity, not a string or a number/],
+    ['{"type":"a","id":"","data":{}}', /line 7: the id is empty/],
   ])("%s", (line, message) => {
     expect(() => parseEventLine(line, 7, opts)).toThrow(message);
+  });
+
+  it("counts the headers against the server's limit: an event that fits only without them is refused before it is published", () => {
+    // An event whose data is `bytes` long: {"blob":"xx…"} is 11 bytes of JSON around the x's.
+    const line = (bytes: number) => JSON.stringify({ type: "a", id: "o-1", data: { blob: "x".repeat(bytes - 11) } });
+    // 1024 bytes of data exactly fit max_payload alone, but not with Nats-Msg-Id and the batch headers.
+    expect(() => parseEventLine(line(1024), 7, opts)).toThrow(/line 7: event is 1219 bytes \(1024 of data, up to 195 of headers\), above the server's limit of 1024/);
+    expect(() => parseEventLine(line(1024 - 195), 7, opts)).not.toThrow();
+    expect(() => parseEventLine(line(1024 - 194), 7, opts)).toThrow(/above the server's limit/);
+  });
+
+  it.each([
+    ['{"k":{"a":1}}', /line 3: field k \(for --id-field\) is an object, not a string or a number/],
+    ['{"k":[1,2]}', /line 3: field k \(for --id-field\) is an array, not a string or a number/],
+    ['{"k":true}', /line 3: field k \(for --id-field\) is a boolean, not a string or a number/],
+    ['{"k":" x"}', /line 3: field k \(for --id-field\) " x" starts or ends with whitespace/],
+  ])("--id-field refuses %s, naming the line and the field", (line, message) => {
+    expect(() => parseEventLine(line, 3, { ...opts, type: "t", idField: "k" })).toThrow(message);
+  });
+
+  it("--id-field takes strings and finite numbers; --id wins over it and is checked the same way", () => {
+    expect(parseEventLine('{"k":12}', 1, { ...opts, type: "t", idField: "k" }).id).toBe("12");
+    expect(parseEventLine('{"k":"a b"}', 1, { ...opts, type: "t", idField: "k" }).id).toBe("a b");
+    expect(parseEventLine('{"k":"x"}', 1, { ...opts, type: "t", idField: "k", id: "mine" }).id).toBe("mine");
+    expect(() => parseEventLine('{"k":"x"}', 1, { ...opts, type: "t", id: "mine " })).toThrow(/--id "mine " starts or ends with whitespace/);
   });
 
   it("takes the idempotency key from --id-field, nested fields too", () => {

@@ -27,6 +27,8 @@ export interface LineOptions {
   idBase?: string;
   /** Schema version of lines that do not give their own (`--schema-version`). */
   schemaVersion?: number;
+  /** The id of a single event given on the command line (`--id`); it wins over `idField`. */
+  id?: string;
 }
 
 /** Types already validated, each kept once: events share the one string instead of a copy per line. */
@@ -54,6 +56,7 @@ export function checkEvent(value: unknown, where: string, opts: LineOptions & { 
   let type = opts.type;
   let data: unknown = value;
   let id: string | undefined;
+  if (opts.id !== undefined) checkId((id = opts.id), where, "--id");
   let schemaVersion = opts.schemaVersion;
   if (type === undefined) {
     if (typeof value.type !== "string" || !("data" in value)) {
@@ -61,10 +64,7 @@ export function checkEvent(value: unknown, where: string, opts: LineOptions & { 
     }
     type = value.type;
     data = value.data;
-    if (value.id !== undefined && value.id !== null) {
-      if (typeof value.id !== "string" && typeof value.id !== "number") throw new InputError(`${where}: id must be a string or a number`, { hint: "nothing was published", code: "BAD_EVENT" });
-      id = String(value.id);
-    }
+    if (value.id !== undefined && value.id !== null) checkId((id = idText(value.id, where, "the id")), where, "the id");
     if (value.schemaVersion !== undefined) schemaVersion = checkSchemaVersion(value.schemaVersion, `${where}: schemaVersion`);
   }
   try {
@@ -81,19 +81,62 @@ export function checkEvent(value: unknown, where: string, opts: LineOptions & { 
   if (opts.idField && id === undefined) {
     const v = pick(data, opts.idField);
     if (v === undefined || v === null || v === "") throw new InputError(`${where}: field ${opts.idField} (for --id-field) is missing`, { hint: "every event needs that field, or drop --id-field", code: "BAD_EVENT" });
-    id = String(v);
+    const what = `field ${opts.idField} (for --id-field)`;
+    checkId((id = idText(v, where, what)), where, what);
   }
-  if (id === "") throw new InputError(`${where}: the id is empty`, { hint: "give a non-empty id, or none; nothing was published", code: "BAD_EVENT" });
-  // The id travels as a header line (Nats-Msg-Id): the client refuses a line break, which would come mid-publish.
-  if (id !== undefined && /[\r\n]/.test(id)) throw new InputError(`${where}: the id has a line break`, { hint: "give an id without \\r or \\n; nothing was published", code: "BAD_EVENT" });
   const json = JSON.stringify(data);
-  // A UTF-16 unit takes at most 3 bytes in UTF-8: most events need no byte count.
-  if (json.length * 3 > opts.maxBytes && Buffer.byteLength(json) > opts.maxBytes) {
-    throw new InputError(`${where}: event is ${Buffer.byteLength(json)} bytes, above the server's limit of ${opts.maxBytes}`, { hint: "split the event or store large payloads elsewhere and reference them; nothing was published", code: "EVENT_TOO_LARGE" });
-  }
   const ev: OutgoingEvent = { type, json, id: id ?? defaultId ?? randomUUID() };
+  // NATS counts the headers against max_payload too (Nats-Msg-Id and Kappa's own): an event that fits only
+  // without them would be refused by the client at publish time, and over HTTP answered 503 on every retry.
+  // A UTF-16 unit takes at most 3 bytes in UTF-8: most events need no byte count.
+  if ((json.length + ev.id.length) * 3 + HEADER_BYTES > opts.maxBytes) {
+    const dataBytes = Buffer.byteLength(json);
+    const headerBytes = Buffer.byteLength(ev.id) + HEADER_BYTES;
+    if (dataBytes + headerBytes > opts.maxBytes) {
+      throw new InputError(`${where}: event is ${dataBytes + headerBytes} bytes (${dataBytes} of data, up to ${headerBytes} of headers), above the server's limit of ${opts.maxBytes}`, {
+        hint: "split the event or store large payloads elsewhere and reference them; nothing was published",
+        code: "EVENT_TOO_LARGE",
+      });
+    }
+  }
   if (schemaVersion !== undefined && schemaVersion !== 1) ev.schemaVersion = schemaVersion;
   return ev;
+}
+
+/**
+ * What Kappa's own headers take beside the id, at most: NATS/1.0, Nats-Msg-Id's name, an atomic batch's
+ * Nats-Batch-Id (a UUID), -Sequence and -Commit, Kappa-Schema-Version, or a lookup's expectation (169
+ * bytes counted for the largest, an atomic batch's last event with a 16-digit schema version).
+ */
+export const HEADER_BYTES = 192;
+
+/** An id given as a JSON value: strings and finite numbers only — objects, arrays and booleans would all collide (`[object Object]`). */
+function idText(v: unknown, where: string, what: string): string {
+  if (typeof v === "string") return v;
+  if (typeof v === "number" && Number.isFinite(v)) return String(v);
+  const kind = Array.isArray(v) ? "an array" : v === null ? "null" : typeof v === "object" ? "an object" : typeof v === "number" ? `${v}` : `a ${typeof v}`;
+  throw new InputError(`${where}: ${what} is ${kind}, not a string or a number`, {
+    hint: "ids must be strings or finite numbers (every object would become the same id); point at a field that holds one — nothing was published",
+    code: "BAD_EVENT",
+  });
+}
+
+/**
+ * Refuses an idempotency key that cannot travel as a Nats-Msg-Id header as it is: empty, with a line break
+ * (the client refuses it mid-publish), or with whitespace at either end (header values are trimmed, so
+ * " a" and "a" would be the same id and one of the two events would be dropped as a duplicate).
+ */
+export function checkId(id: string, where: string, what: string): void {
+  const at = where ? `${where}: ` : "";
+  if (id === "") throw new InputError(`${at}${what} is empty`, { hint: "give a non-empty id, or none; nothing was published", code: "BAD_EVENT" });
+  if (/[\r\n]/.test(id)) throw new InputError(`${at}${what} has a line break`, { hint: "give an id without \\r or \\n; nothing was published", code: "BAD_EVENT" });
+  // The client trims with String.trim(), the server with Go's unicode.IsSpace (which adds U+0085).
+  if (/^[\s\u0085]|[\s\u0085]$/.test(id)) {
+    throw new InputError(`${at}${what} ${JSON.stringify(id)} starts or ends with whitespace`, {
+      hint: `NATS trims header values, so it would be stored as ${JSON.stringify(id.replace(/^[\s\u0085]+|[\s\u0085]+$/g, ""))} and collide with that id; trim it — nothing was published`,
+      code: "BAD_EVENT",
+    });
+  }
 }
 
 /** A schema version must be a positive integer; anything else is refused with the place it came from. */

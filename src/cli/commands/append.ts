@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { InputError, messageOf } from "../../errors.js";
-import { allowsAtomic, fastIngestReplicas, appendEvents, appendFast, appendInOrder, checkSchemaVersion, ensureStream, parseEventLine, type AppendSummary, type LineOptions, type OutgoingEvent } from "../../log/index.js";
+import { allowsAtomic, fastIngestReplicas, appendEvents, appendFast, appendInOrder, checkId, checkSchemaVersion, ensureStream, parseEventLine, type AppendSummary, type LineOptions, type OutgoingEvent } from "../../log/index.js";
 import { CliContext } from "../context.js";
 import { printJson, fmtNum } from "../output.js";
 
@@ -99,7 +99,7 @@ async function fileDigest(path: string): Promise<string> {
 
 /** Runs `kappa append`. */
 export async function runAppend(ctx: CliContext, type: string | undefined, json: string | undefined, flags: AppendFlags): Promise<AppendSummary> {
-  if (flags.id && (flags.file || !json)) throw new InputError("--id applies to a single event given as an argument", { hint: "for files, use --id-field or an `id` in each envelope" });
+  if (flags.id !== undefined && (flags.file || !json)) throw new InputError("--id applies to a single event given as an argument", { hint: "for files, use --id-field or an `id` in each envelope" });
   if (flags.file) fileSize(flags.file);
   const nc = await ctx.nats();
   const opts: LineOptions = {
@@ -109,8 +109,8 @@ export async function runAppend(ctx: CliContext, type: string | undefined, json:
     maxBytes: nc.info?.max_payload ?? 1024 * 1024 };
   if (json !== undefined) {
     if (!type) throw new InputError("give the event type before its JSON", { hint: "kappa append order.placed '{\"user\":\"u1\"}'" });
-    const ev = parseEventLine(json, 1, opts);
-    if (flags.id) ev.id = flags.id;
+    if (flags.id !== undefined) checkId(flags.id, "", "--id");
+    const ev = parseEventLine(json, 1, { ...opts, ...(flags.id !== undefined ? { id: flags.id } : {}) });
     await ensureStream(nc, ctx.spec);
     return appendEvents(nc, ctx.spec, [ev]);
   }
