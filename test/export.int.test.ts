@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
@@ -34,6 +34,35 @@ export default {
 };
 `);
 
+// Text a spreadsheet would run as a formula, beside numbers that start with "-" and must stay numbers.
+const CELLS = writeProcessor(`
+export default {
+  name: "cells",
+  subjects: ["cell.*"],
+  schema: ['CREATE TABLE cells (id INTEGER PRIMARY KEY, t TEXT, i INTEGER, r REAL, "@sum" TEXT, b BLOB)'],
+  on: {
+    "cell.made": (e, ctx) => {
+      const d = e.data;
+      ctx.db.prepare("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?)").run(d.id, d.t, BigInt(d.i), d.r, d.sum, Buffer.from(d.b, "hex"));
+    },
+  },
+};
+`);
+/** Each text and what a spreadsheet-safe CSV holds for it. */
+const FORMULA_CELLS: [string, string][] = [
+  ["=1+2", "'=1+2"],
+  ["+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"],
+  ["-2+3", "'-2+3"],
+  ["@SUM(1)", "'@SUM(1)"],
+  ["\t=1", "'\t=1"],
+  ["\r=1", "'\r=1"],
+  [" =1+2", "' =1+2"],
+  ["-5", "-5"], // a plain number as text is never a formula
+  ["-9223372036854775808", "-9223372036854775808"],
+  ["a;=HYPERLINK(1)", "a;=HYPERLINK(1)"], // quoted: a ';' locale keeps it one cell
+  ["it's fine", "it's fine"],
+];
+
 let env: TestEnv;
 let duck: DuckDBConnection;
 let instance: DuckDBInstance;
@@ -55,11 +84,15 @@ beforeAll(async () => {
     data: { id: i, big: String(2n ** 60n + BigInt(i)), r: i / 7, t: i % 2 ? `comma, "quote"\nline ${i}` : `plain ${i}`, b: Buffer.from(`blob-${i}`).toString("hex"), mixed: i % 3 === 0 ? i : i % 3 === 1 ? `text ${i}` : i + 0.5 },
   }));
   await env.append(kinds);
+  // Negative integers (the smallest 64-bit one too) and reals; a blob whose base64 starts with "+".
+  await env.append(FORMULA_CELLS.map(([t], i) => ({ type: "cell.made", id: `cell-${i}`, data: { id: i, t, i: i === 0 ? String(-(2n ** 63n)) : String(-i), r: -i - 0.5, sum: "=SUM(A1:A9)", b: "fbff" } })));
   await env.startWorker();
   await deployModule(env.nc, env.spec, ORDERS);
   await deployModule(env.nc, env.spec, KINDS);
+  await deployModule(env.nc, env.spec, CELLS);
   await env.waitForRecord("orders_by_user", (r) => r.live === 1);
   await env.waitForRecord("kinds", (r) => r.live === 1);
+  await env.waitForRecord("cells", (r) => r.live === 1);
   instance = await DuckDBInstance.create(":memory:");
   duck = await instance.connect();
 }, 60_000);
@@ -80,8 +113,8 @@ describe("kappa export: a consistent snapshot for analytics tools", () => {
     const r = await exportView(env.dataDir, recordSource(cliContext(env)), { processor: "orders_by_user", format: "parquet", out, stream: env.spec.stream, chunkRows: 97 });
     await appending;
     expect(r.tables).toEqual([{ table: "totals", file: out, rows: expect.any(Number), columns: ["user_id", "orders", "amount"] }]);
-    // The log holds the first 3000 orders, the 50 kinds, then the new orders: the reference is every order at or below seq.
-    const log = [...placed, ...Array.from({ length: 50 }, () => null), ...more];
+    // The log holds the first 3000 orders, the 50 kinds and the cells, then the new orders: the reference is every order at or below seq.
+    const log = [...placed, ...Array.from({ length: 50 + FORMULA_CELLS.length }, () => null), ...more];
     const upTo = log.slice(0, r.seq).filter((e) => e !== null);
     const expected = referenceTotals(upTo as typeof placed);
     const rows = await duckRows(`SELECT user_id, orders, amount FROM read_parquet(${sqlPath(out)}) ORDER BY user_id`);
@@ -127,6 +160,40 @@ describe("kappa export: a consistent snapshot for analytics tools", () => {
     const fromNd = await duckRows(`SELECT id, big, r, t, hex(from_base64(b)) AS b, mixed::VARCHAR AS mixed FROM read_json(${sqlPath(nd)}, format = 'newline_delimited', columns = {id: 'BIGINT', big: 'VARCHAR', r: 'DOUBLE', t: 'VARCHAR', b: 'VARCHAR', mixed: 'VARCHAR'}) ORDER BY id`);
     // 2^60 + i is past 2^53: NDJSON carries it as a string so no digit is lost.
     expect(fromNd).toEqual(view.map((v) => ({ id: v.id, big: String(v.big), r: v.r, t: v.t, b: v.b, mixed: String(v.mixed) })));
+  });
+
+  it("neutralises text a spreadsheet would run as a formula (a leading '), keeps numbers as they are, and --csv-raw writes it raw", async () => {
+    const read = async (path: string) => duckRows(`SELECT * FROM read_csv(${sqlPath(path)}, header = true, all_varchar = true) ORDER BY id::BIGINT`);
+    const numbers = (i: number) => ({ id: String(i), i: i === 0 ? "-9223372036854775808" : String(-i), r: String(-i - 0.5), b: "+/8=" });
+    const safe = join(env.dir, "cells.csv");
+    const r = await exportView(env.dataDir, recordSource(cliContext(env)), { processor: "cells", format: "csv", out: safe, stream: "KAPPA" });
+    expect(await read(safe)).toEqual(FORMULA_CELLS.map(([, out], i) => ({ ...numbers(i), t: out, "'@sum": "'=SUM(A1:A9)" })));
+    // The header's "@sum" and every row's "=SUM(A1:A9)" count too.
+    expect(r.tables[0]).toMatchObject({ rows: FORMULA_CELLS.length, prefixed: 7 + 1 + FORMULA_CELLS.length });
+    expect(JSON.parse(readFileSync(`${safe}.kappa.json`, "utf8"))).toMatchObject({ csvFormulas: "prefixed", tables: [{ prefixed: 7 + 1 + FORMULA_CELLS.length }] });
+
+    const base = ["--nats", env.server.url, "--data-dir", env.dataDir.root];
+    const raw = join(env.dir, "cells-raw.csv");
+    const cli = kappa([...base, "export", "cells", "--format", "csv", "--csv-raw", "--out", raw]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(await read(raw)).toEqual(FORMULA_CELLS.map(([t], i) => ({ ...numbers(i), t, "@sum": "=SUM(A1:A9)" })));
+    expect(JSON.parse(readFileSync(`${raw}.kappa.json`, "utf8")).csvFormulas).toBe("raw");
+
+    // kappa query --format csv: the same rule over the answer's values (a 64-bit integer arrives as text: still a number).
+    const q = (...extra: string[]) => kappa([...base, "query", "cells", "SELECT t, i, r, \"@sum\" FROM cells ORDER BY id", "--format", "csv", ...extra]);
+    const asCsv = async (text: string) => {
+      const path = join(env.dir, `q-${Date.now()}.csv`);
+      writeFileSync(path, text);
+      return duckRows(`SELECT * FROM read_csv(${sqlPath(path)}, header = true, all_varchar = true)`);
+    };
+    const qs = q();
+    expect(qs.code, qs.stderr).toBe(0);
+    expect(await asCsv(qs.stdout)).toEqual(FORMULA_CELLS.map(([, out], i) => ({ t: out, i: numbers(i).i, r: numbers(i).r, "'@sum": "'=SUM(A1:A9)" })));
+    const qr = q("--csv-raw");
+    expect(await asCsv(qr.stdout)).toEqual(FORMULA_CELLS.map(([t], i) => ({ t, i: numbers(i).i, r: numbers(i).r, "@sum": "=SUM(A1:A9)" })));
+    const wrong = kappa([...base, "query", "cells", "SELECT 1", "--csv-raw"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/^kappa: --csv-raw applies to --format csv\n {2}hint:/);
   });
 
   it("answers bad requests with one line and a hint, from the real CLI", async () => {

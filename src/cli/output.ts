@@ -1,5 +1,6 @@
 import Table from "cli-table3";
 import { InputError, KappaError, NotFoundError, messageOf } from "../errors.js";
+import { csvCell } from "../views/index.js";
 
 /** Prints data as JSON on stdout (the only thing on stdout under --json). */
 export function printJson(value: unknown): void {
@@ -13,24 +14,21 @@ export function renderTable(head: string[], rows: unknown[][]): string {
   return t.toString();
 }
 
-/** Renders records as CSV (RFC 4180 quoting). */
-export function renderCsv(columns: string[], rows: Record<string, unknown>[]): string {
-  const cell = (v: unknown) => {
-    const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-  };
+/** Renders records as CSV (RFC 4180 quoting); text a spreadsheet would run as a formula gets a leading `'` unless `raw`. */
+export function renderCsv(columns: string[], rows: Record<string, unknown>[], raw = false): string {
+  const cell = (v: unknown) => csvCell(v, raw);
   return [columns.map(cell).join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n");
 }
 
-/** Renders an answer's rows in one of the output formats. */
-export function renderAnswer(a: { rows: Record<string, unknown>[]; columns: string[] }, format: string): string {
+/** Renders an answer's rows in one of the output formats (`csvRaw`: CSV text exactly as it is, formulas too). */
+export function renderAnswer(a: { rows: Record<string, unknown>[]; columns: string[] }, format: string, csvRaw = false): string {
   switch (format) {
     case "json":
       return JSON.stringify(a.rows, null, 2);
     case "ndjson":
       return a.rows.map((r) => JSON.stringify(r)).join("\n");
     case "csv":
-      return renderCsv(a.columns, a.rows);
+      return renderCsv(a.columns, a.rows, csvRaw);
     case "table":
       return renderTable(a.columns, a.rows.map((r) => a.columns.map((c) => r[c])));
     default:
@@ -48,6 +46,8 @@ export interface AnswerReport {
   limit?: number;
   /** Set when the catalog was unreachable and the local copy resolved the versions. */
   fallback?: string;
+  /** `--csv-raw`: CSV text as it is, also text that would run as a formula. */
+  csvRaw?: boolean;
 }
 
 /**
@@ -57,7 +57,7 @@ export interface AnswerReport {
  */
 export function printAnswer(json: boolean, format: string | undefined, a: { rows: Record<string, unknown>[]; columns: string[]; truncated?: boolean }, report: AnswerReport): boolean {
   if (json && !format) printJson({ ...report.json, rows: a.rows, ...(a.truncated ? { truncated: true } : {}) });
-  else console.log(renderAnswer(a, format ?? "table"));
+  else console.log(renderAnswer(a, format ?? "table", report.csvRaw === true));
   if (!json && (format ?? "table") === "table") {
     const cut = a.truncated ? ` (cut at --limit ${report.limit}; raise it to see more)` : "";
     process.stderr.write(`${a.rows.length} row${a.rows.length === 1 ? "" : "s"} from ${report.from}${cut}${report.fallback ? " (NATS unreachable: used the local catalog copy)" : ""}\n`);

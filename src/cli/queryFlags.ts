@@ -48,6 +48,8 @@ export interface LocalQueryFlags {
   maxBytes: string;
   queryMemory?: string;
   format?: string;
+  /** `--csv-raw`: with `--format csv`, text as it is (no `'` before a would-be formula). */
+  csvRaw?: boolean;
 }
 
 /** Those flags, checked: what `queryView` and `queryViews` take. */

@@ -22,6 +22,8 @@ export interface ExportRequest {
   stream: string;
   /** Rows per chunk (and per Parquet row group); default 65,536. */
   chunkRows?: number;
+  /** CSV only: write text as it is, also text a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first). */
+  csvRaw?: boolean;
 }
 
 /** One exported table. */
@@ -30,6 +32,8 @@ export interface ExportedTable {
   file: string;
   rows: number;
   columns: string[];
+  /** CSV: cells (header included) that got a leading `'` because a spreadsheet would run them as formulas. */
+  prefixed?: number;
 }
 
 /** What was exported, and the snapshot it was taken from. */
@@ -43,6 +47,8 @@ export interface ExportResult {
   tables: ExportedTable[];
   /** The sidecar or manifest file with this metadata (CSV, NDJSON, several tables). */
   metadataFile?: string;
+  /** CSV only: `"prefixed"` when text that would run as a formula got a leading `'`, `"raw"` when it was written as it is. */
+  csvFormulas?: "prefixed" | "raw";
 }
 
 const EXT: Record<ExportFormat, string> = { csv: "csv", ndjson: "ndjson", parquet: "parquet" };
@@ -73,6 +79,7 @@ function plan(req: ExportRequest, tables: string[]): { dir: string | null; files
  */
 export async function exportView(dataDir: DataDir, records: RecordSource, req: ExportRequest): Promise<ExportResult> {
   validateProcessorName(req.processor);
+  if (req.csvRaw && req.format !== "csv") throw new InputError("--csv-raw applies to --format csv", { hint: "drop --csv-raw, or export --format csv" });
   const rec = await records(req.processor);
   if (!rec) throw new NotFoundError(`processor ${req.processor} is not deployed`, { hint: "`kappa status` lists what exists" });
   const version = targetVersion(rec, req.version);
@@ -111,15 +118,16 @@ export async function exportView(dataDir: DataDir, records: RecordSource, req: E
       const file = files.get(table)!;
       const tmp = `${file}.tmp-${process.pid}`;
       temps.push(tmp);
-      out.push({ table, file, ...writeTable(db, table, tmp, req.format, meta(table), req.chunkRows ?? 65_536) });
+      out.push({ table, file, ...writeTable(db, table, tmp, req.format, meta(table), req.chunkRows ?? 65_536, req.csvRaw === true) });
     }
     db.prepare("COMMIT").run();
     for (const t of out) renameSync(`${t.file}.tmp-${process.pid}`, t.file);
     temps.length = 0;
-    const result: ExportResult = { processor: req.processor, version, seq, format: req.format, exportedAt, tables: out };
+    const csvFormulas = req.format === "csv" ? { csvFormulas: req.csvRaw ? ("raw" as const) : ("prefixed" as const) } : {};
+    const result: ExportResult = { processor: req.processor, version, seq, format: req.format, exportedAt, tables: out, ...csvFormulas };
     const sidecar = dir ? join(dir, "kappa-export.json") : req.format === "parquet" ? undefined : `${out[0]!.file}.kappa.json`;
     if (sidecar) {
-      const body = { processor: req.processor, version, seq, stream: req.stream, format: req.format, exportedAt, tables: out.map((t) => ({ table: t.table, file: dir ? basename(t.file) : t.file, rows: t.rows, columns: t.columns })) };
+      const body = { processor: req.processor, version, seq, stream: req.stream, format: req.format, ...csvFormulas, exportedAt, tables: out.map((t) => ({ table: t.table, file: dir ? basename(t.file) : t.file, rows: t.rows, columns: t.columns, ...(t.prefixed !== undefined ? { prefixed: t.prefixed } : {}) })) };
       writeFileSync(sidecar, JSON.stringify(body, null, 2) + "\n");
       result.metadataFile = sidecar;
     }
@@ -132,7 +140,7 @@ export async function exportView(dataDir: DataDir, records: RecordSource, req: E
 }
 
 /** Writes one table of the open snapshot in chunks; memory stays at one chunk. */
-function writeTable(db: Database.Database, table: string, file: string, format: ExportFormat, meta: Record<string, string>, chunkRows: number): { rows: number; columns: string[] } {
+function writeTable(db: Database.Database, table: string, file: string, format: ExportFormat, meta: Record<string, string>, chunkRows: number, csvRaw: boolean): { rows: number; columns: string[]; prefixed?: number } {
   const q = quoteIdent(table);
   const cols = (db.prepare("SELECT name FROM pragma_table_info(?) ORDER BY cid").pluck().all(table) as string[]);
   let sink: TableSink;
@@ -141,7 +149,7 @@ function writeTable(db: Database.Database, table: string, file: string, format: 
     const classes = db.prepare(`SELECT ${cols.map((c, i) => `group_concat(DISTINCT typeof(${quoteIdent(c)})) AS c${i}`).join(", ")} FROM ${q}`).get() as Record<string, string | null>;
     sink = parquetSink(file, cols.map((name, i) => ({ name, kind: kindOf(new Set((classes[`c${i}`] ?? "").split(",").filter(Boolean))) })), meta);
   } else {
-    sink = format === "csv" ? csvSink(file, cols) : ndjsonSink(file, cols);
+    sink = format === "csv" ? csvSink(file, cols, csvRaw) : ndjsonSink(file, cols);
   }
   // Key order (a table without a primary key is a rowid table: insertion order).
   const hasKey = (db.prepare("SELECT count(*) FROM pragma_table_info(?) WHERE pk > 0").pluck().get(table) as number) > 0;
@@ -160,5 +168,5 @@ function writeTable(db: Database.Database, table: string, file: string, format: 
   sink.write(chunk);
   rows += chunk.length;
   sink.close();
-  return { rows, columns: cols };
+  return { rows, columns: cols, ...(sink.prefixed !== undefined ? { prefixed: sink.prefixed } : {}) };
 }

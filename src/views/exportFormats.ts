@@ -31,6 +31,8 @@ export interface TableSink {
   write(rows: unknown[][]): void;
   /** Completes the file. */
   close(): void;
+  /** CSV: how many cells got a leading `'` because they would run as formulas. */
+  readonly prefixed?: number;
 }
 
 /** A value as JSON can carry it: 64-bit integers as numbers when exact, else as strings; blobs as base64. */
@@ -69,12 +71,37 @@ function textFile(path: string): { put(s: string): void; close(): void } {
   };
 }
 
-/** CSV (RFC 4180 quoting) with a header line. */
-export function csvSink(path: string, columns: string[]): TableSink {
+/** Text a spreadsheet would run as a formula: `=`, `+`, `-`, `@` first (also after blanks), or a tab or carriage return first (OWASP). */
+const FORMULA = /^(?:[\t\r]|\s*[=+\-@])/;
+/** A plain decimal number (a big integer or a negative one carried as text): a spreadsheet reads it as a number, never a formula. */
+const PLAIN_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** True for text a spreadsheet would run as a formula (and that is not a plain number). */
+export function runsAsFormula(text: string): boolean {
+  return FORMULA.test(text) && !PLAIN_NUMBER.test(text);
+}
+
+/**
+ * One CSV cell, RFC 4180 quoted. Unless `raw`, text that a spreadsheet would run as a formula gets a
+ * leading `'` (OWASP's advice against CSV injection), and a `;` or tab is quoted too (the separator in
+ * some locales). Numbers are numbers, never changed, and so is text that is a plain number; blobs are
+ * base64, which cannot hold a formula call.
+ */
+export function csvCell(v: unknown, raw = false): string {
+  let s: string;
+  if (typeof v === "string") s = raw || !runsAsFormula(v) ? v : `'${v}`;
+  else if (v !== null && typeof v === "object" && !Buffer.isBuffer(v)) s = JSON.stringify(v);
+  else s = textValue(v);
+  return /[",\n\r]/.test(s) || (!raw && /[;\t]/.test(s)) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** CSV (RFC 4180 quoting) with a header line; text that would run as a formula is neutralised unless `raw` (see csvCell). */
+export function csvSink(path: string, columns: string[], raw = false): TableSink {
   const f = textFile(path);
+  let prefixed = 0;
   const cell = (v: unknown) => {
-    const s = textValue(v);
-    return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+    if (!raw && typeof v === "string" && runsAsFormula(v)) prefixed++;
+    return csvCell(v, raw);
   };
   f.put(columns.map(cell).join(",") + "\n");
   return {
@@ -82,6 +109,9 @@ export function csvSink(path: string, columns: string[]): TableSink {
       for (const r of rows) f.put(r.map(cell).join(",") + "\n");
     },
     close: () => f.close(),
+    get prefixed() {
+      return prefixed;
+    },
   };
 }
 

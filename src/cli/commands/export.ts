@@ -10,6 +10,7 @@ interface ExportFlags {
   format?: string;
   out?: string;
   table?: string;
+  csvRaw?: boolean;
 }
 
 /** `kappa export`: one consistent snapshot of a view as CSV, NDJSON or Parquet, for analytics tools. */
@@ -22,6 +23,7 @@ export function registerExport(program: Command): void {
     .option("--format <format>", "csv, ndjson or parquet")
     .option("--out <path>", "the file to write (a directory when several tables are exported)")
     .option("--table <name>", "only this table")
+    .option("--csv-raw", "with --format csv: write text as it is, also text a spreadsheet would run as a formula (by default =, +, -, @ first get a leading ')")
     .action(async (processor: string, flags: ExportFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {
@@ -35,9 +37,10 @@ export function registerExport(program: Command): void {
           stream: ctx.spec.stream,
           ...(flags.version ? { version: parseVersion(flags.version) } : {}),
           ...(flags.table ? { table: flags.table } : {}),
+          ...(flags.csvRaw ? { csvRaw: true } : {}),
         });
         if (ctx.json) return printJson(r);
-        for (const t of r.tables) console.log(`${t.file}: ${fmtNum(t.rows)} rows of ${t.table}`);
+        for (const t of r.tables) console.log(`${t.file}: ${fmtNum(t.rows)} rows of ${t.table}${t.prefixed ? ` (${fmtNum(t.prefixed)} text cells that a spreadsheet would run as formulas start with ' — --csv-raw keeps them as they are)` : ""}`);
         console.log(`${processor} v${r.version} at seq ${r.seq}${r.metadataFile ? ` (metadata in ${r.metadataFile})` : r.format === "parquet" ? " (in the Parquet key-value metadata)" : ""}${fallback ? " (NATS unreachable: used the local catalog copy)" : ""}`);
       } finally {
         await ctx.close();

@@ -36,6 +36,7 @@ export function registerQuery(program: Command): void {
     .option("--max-bytes <n>", "refuse answers larger than this many bytes (RESULT_TOO_LARGE)", String(DEFAULT_MAX_BYTES))
     .option("--query-memory <bytes>", "SQLite memory cap of the query process (default: 256 MiB or 4x --max-bytes)")
     .option("--format <format>", "table, json, ndjson or csv", undefined)
+    .option("--csv-raw", "with --format csv: write text as it is, also text a spreadsheet would run as a formula (by default =, +, -, @ first get a leading ')")
     .option("--as-of <offset>", "answer from a frozen version as of this sequence or ISO time (built from the log when none exists)")
     .option("--no-build", "with --as-of: refuse instead of building a frozen version")
     .option("--remote", "ask the workers over NATS (any replica holding the view answers; --json names it) instead of this data dir")
@@ -43,6 +44,7 @@ export function registerQuery(program: Command): void {
     .action(async (processor: string, sqlArg: string | undefined, flags: QueryFlags, cmd: Command) => {
       const started = Date.now();
       const ctx = CliContext.of(cmd);
+      if (flags.csvRaw && flags.format !== "csv") throw new InputError("--csv-raw applies to --format csv", { hint: "add --format csv, or drop --csv-raw" });
       if (flags.views !== undefined) {
         if (sqlArg !== undefined) throw new InputError("with --views, give only the SQL", { hint: 'kappa query --views a,b "SELECT … FROM a.totals JOIN b.spend USING (user_id)"' });
         if (flags.version || flags.asOf) throw new InputError("--version and --as-of do not apply to --views", { hint: "name a version in the list instead: --views a@2,b" });
@@ -52,7 +54,7 @@ export function registerQuery(program: Command): void {
       const sql = sqlArg;
       if (flags.remote) {
         if (flags.asOf !== undefined) throw new InputError("--as-of does not apply to --remote", { hint: "query the frozen version with --remote --version N (see `kappa status`)" });
-        return runRemoteQuery(ctx, processor, sql, parseParams(flags.param), flags, renderAnswer);
+        return runRemoteQuery(ctx, processor, sql, parseParams(flags.param), flags, (a, format) => renderAnswer(a, format, flags.csvRaw === true));
       }
       if (flags.maxStaleness !== undefined) throw new InputError("--max-staleness needs --remote", { hint: "a local query reads this data dir's copy; add --remote to ask the workers" });
       await withLocalQuery(ctx, flags, async (pool, limits) => {
@@ -75,6 +77,7 @@ export function registerQuery(program: Command): void {
           from: `${processor} v${a.version}${frozen} at seq ${a.seq}`,
           limit: limits.limit,
           fallback,
+          csvRaw: flags.csvRaw === true,
         });
         if (!printed && asOf && !ctx.json) process.stderr.write(`answered by ${processor} v${a.version}${frozen} at seq ${a.seq}\n`);
       });

@@ -10,6 +10,6 @@ export async function runViewsQuery(ctx: CliContext, views: ViewRef[], sql: stri
     let fallback: string | undefined;
     const a = await queryViews(ctx.dataDir, recordSource(ctx, (why) => (fallback = why)), pool, { views, sql, ...limits, arrivedAt: started });
     const from = a.views.map((v) => `${v.processor} v${v.version} at seq ${v.seq}`).join(", ");
-    printAnswer(ctx.json, flags.format, a, { json: { views: a.views }, from, limit: limits.limit, fallback });
+    printAnswer(ctx.json, flags.format, a, { json: { views: a.views }, from, limit: limits.limit, fallback, csvRaw: flags.csvRaw === true });
   });
 }
