@@ -1,6 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { connect, type Socket } from "node:net";
 import { resolve } from "node:path";
 import { TestEnv, waitFor } from "./support/env.js";
+import { writeProcessor } from "./support/processors.js";
 import { cliContext } from "./support/cli.js";
 import { deployModule } from "../src/processors/index.js";
 import { startHttpServer, type HttpServer } from "../src/cli/http/index.js";
@@ -187,3 +189,79 @@ describe("change streams: GET /views/:processor/changes", () => {
     }
   });
 });
+
+// A view whose named query answers about 16 MB, the default cap on an answer: one row per key, each
+// `hex(zeroblob(:n))` long and ending in the event's own mark, so an event changes the answer but not its size.
+const BLOBS = writeProcessor(`
+export default {
+  name: "blobs",
+  subjects: ["blob.*"],
+  schema: ["CREATE TABLE t (k INTEGER PRIMARY KEY, w TEXT NOT NULL)"],
+  on: { "blob.put": (e, ctx) => { ctx.db.prepare("INSERT OR REPLACE INTO t VALUES (?, ?)").run(e.data.k, e.data.w); } },
+  queries: { big: "SELECT k, hex(zeroblob(:n)) || w AS v FROM t ORDER BY k" },
+};
+`);
+
+/** A client that sends the request and then never reads: its socket is paused, so the kernel's buffers fill and stay full. */
+async function stuckClient(url: string): Promise<Socket> {
+  const u = new URL(url);
+  const sock = connect(Number(u.port), u.hostname);
+  await new Promise((r) => sock.once("connect", r));
+  sock.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAccept: text/event-stream\r\n\r\n`);
+  sock.pause();
+  return sock;
+}
+
+/** A client that reads everything, joining a frame's chunks only once it is complete (a 16 MB event arrives in hundreds). */
+async function resultReader(url: string, abort: AbortController): Promise<{ results: { rows: { k: number; v: string }[] }[] }> {
+  const res = await fetch(url, { signal: abort.signal });
+  const out = { results: [] as { rows: { k: number; v: string }[] }[] };
+  void (async () => {
+    let parts: Buffer[] = [];
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        parts.push(Buffer.from(chunk));
+        if (!Buffer.from(chunk).includes("\n\n")) continue;
+        const frames = Buffer.concat(parts).toString("utf8").split("\n\n");
+        parts = [Buffer.from(frames.pop()!)];
+        for (const f of frames) if (f.startsWith("event: result\n")) out.results.push(JSON.parse(f.slice(f.indexOf("data: ") + 6)));
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return out;
+}
+
+describe("a change stream whose client stops reading", () => {
+  it("hands a 16 MB result to the socket in pieces, never buffering past the bound; cuts the client off once more waits behind it; a reader that reads gets it whole", async () => {
+    await deployModule(env.nc, env.spec, BLOBS);
+    await env.append([1, 2].map((k) => ({ type: "blob.put", id: `blob-${k}-a`, data: { k, w: "a" } })));
+    await env.waitForRecord("blobs", (r) => r.live === 1);
+    const n = 3_999_000; // two rows of 2n hex digits: just under the 16 MiB answer cap
+    const url = `${server.url}/views/blobs/changes?query=big&n=${n}`;
+    const abort = new AbortController();
+    const stuck = await stuckClient(url);
+    try {
+      const reader = await resultReader(url, abort);
+      await waitFor(() => reader.results.length >= 1, 30_000, "the reading client's first result");
+      expect(reader.results[0]!.rows.map((r) => [r.k, r.v.length, r.v.endsWith("0a")])).toEqual([[1, 2 * n + 1, true], [2, 2 * n + 1, true]]);
+      // The stuck client's result is under way: most of it waits in the queue, the response's buffer holds at most a piece past its high-water mark.
+      // (Written whole, the result would sit in the response's buffer: the peak shows it.)
+      const underWay = async () => (await metric("kappa_http_event_stream_queued_bytes")) > 8 << 20 || (await metric("kappa_http_event_stream_buffered_bytes_peak")) > 8 << 20;
+      await waitFor(underWay, 30_000, "the stuck client's result under way");
+      // Never more than the bound, at any write, for either client.
+      expect(await metric("kappa_http_event_stream_buffered_bytes_peak")).toBeLessThan(1 << 20);
+      expect(await metric("kappa_http_event_streams")).toBe(2);
+      // A second result of the same size would wait behind the first: the stuck client is cut off and its bytes freed.
+      await env.append([{ type: "blob.put", id: "blob-1-b", data: { k: 1, w: "b" } }]);
+      await waitFor(() => reader.results.some((r) => r.rows[0]!.v.endsWith("0b")), 30_000, "the reading client's second result");
+      await waitFor(async () => (await metric("kappa_http_event_streams")) === 1, 10_000, "the stuck client cut off");
+      expect(await metric("kappa_http_event_stream_queued_bytes")).toBe(0);
+    } finally {
+      abort.abort();
+      stuck.destroy();
+    }
+  }, 90_000);
+});
+

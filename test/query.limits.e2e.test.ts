@@ -201,6 +201,31 @@ describe("queries that cannot hurt: kappa serve and the CLI", () => {
     }
   });
 
+  it("counts the status page's event streams under the same cap: they cannot use it up nor pass it", async () => {
+    const open = async () => Number(/^kappa_http_event_streams (\d+)$/m.exec(await (await fetch(`${serve.url}/metrics`)).text())?.[1]);
+    await waitFor(async () => (await open()) === 0, 10_000, "the earlier streams closed");
+    const ctrl = new AbortController();
+    try {
+      const pages = await Promise.all([0, 1].map(() => fetch(`${serve.url}/events/status`, { signal: ctrl.signal })));
+      expect(pages.map((r) => r.status)).toEqual([200, 200]);
+      for (const path of ["/events/status", "/views/orders_by_user/changes"]) {
+        const over = await fetch(serve.url + path);
+        expect(over.status, path).toBe(503);
+        expect(over.headers.get("retry-after")).toBe("1");
+        expect(((await over.json()) as { error: string }).error).toBe("TOO_MANY_STREAMS");
+      }
+    } finally {
+      ctrl.abort();
+    }
+    await waitFor(async () => (await open()) === 0, 10_000, "the status streams closed");
+    const again = new AbortController();
+    try {
+      expect((await fetch(`${serve.url}/events/status`, { signal: again.signal })).status).toBe(200);
+    } finally {
+      again.abort();
+    }
+  });
+
   it("the CLI exits at its timeout with the message and a non-zero code, leaving no query process behind", async () => {
     const fine = await cli(["query", "orders_by_user", "SELECT count(*) AS n FROM totals"], 30_000);
     expect(fine).toMatchObject({ code: 0, signal: null }); // a good answer exits by itself too

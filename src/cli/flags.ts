@@ -28,7 +28,7 @@ export function withQueryCapFlags(cmd: Command): Command {
     .option("--max-result-bytes <n>", "cap on one answer's size in bytes (larger answers get RESULT_TOO_LARGE)", String(DEFAULT_MAX_BYTES))
     .option("--max-result-rows <n>", "cap on one answer's rows (more get RESULT_TOO_LARGE; a request's limit asks for fewer, cut)", String(DEFAULT_MAX_ROWS))
     .option("--query-memory <bytes>", "SQLite memory cap of each query process (default: 256 MiB or 4x --max-result-bytes)")
-    .option("--max-event-streams <n>", "open change streams at most; beyond that: 503 with Retry-After", "100");
+    .option("--max-event-streams <n>", "open event streams (change streams and status pages) at most; beyond that: 503 with Retry-After", "100");
 }
 
 /** The caps from those flags, checked, as server options. */

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { NotFoundError, UnavailableError, messageOf } from "../../errors.js";
+import { NotFoundError, messageOf } from "../../errors.js";
 import { queryView, validateProcessorName } from "../../views/index.js";
 import type { ServerDeps } from "./deps.js";
 import { CHANGES } from "./schemas.js";
@@ -130,11 +130,8 @@ export function registerChanges(app: FastifyInstance, deps: ServerDeps): void {
       params = queryStringParams(req.query, new Set(["query"]));
     }
 
-    if (deps.hub.size >= deps.streams.max) {
-      throw new UnavailableError("TOO_MANY_STREAMS", `this server already has ${deps.hub.size} event streams open (the cap)`, {
-        hint: "retry later, close streams you do not need, or raise `kappa serve --max-event-streams`",
-      });
-    }
+    // Before the feed is made: one refused beyond the cap must leave nothing behind (hub.open checks again).
+    deps.hub.assertRoom();
     const feed = feeds.get(processor) ?? new ChangeFeed(processor, deps);
     feeds.set(processor, feed);
     const stream = deps.hub.open(reply);

@@ -46,7 +46,10 @@ export function registerMetrics(app: FastifyInstance, deps: ServerDeps): void {
   const gauge = (name: string, help: string, labelNames: readonly string[] = LABELS) => new Gauge({ name, help, labelNames, registers: [registry] });
   const natsUp = gauge("kappa_nats_up", "1 when the catalog in NATS is reachable, 0 when views are served from the local copy", []);
   const logHead = gauge("kappa_log_head_sequence", "last sequence in the event stream", []);
-  const sse = gauge("kappa_http_event_streams", "open Server-Sent Events streams", []);
+  const sse = gauge("kappa_http_event_streams", "open Server-Sent Events streams (change streams and status pages)", []);
+  const sseBuffered = gauge("kappa_http_event_stream_buffered_bytes", "bytes in the event streams' response buffers, over every stream (each holds at most one 64 KiB piece beyond its high-water mark)", []);
+  const ssePeak = gauge("kappa_http_event_stream_buffered_bytes_peak", "the most bytes one event stream's response buffer has held since the server started (events go out in 64 KiB pieces)", []);
+  const sseQueued = gauge("kappa_http_event_stream_queued_bytes", "bytes of events waiting to be handed to the event streams' sockets, over every stream", []);
   const queryBusy = gauge("kappa_query_processes_busy", "query processes running a query now", []);
   const queryQueued = gauge("kappa_query_queue_length", "queries waiting for a free query process", []);
   const queryKilled = new Counter({ name: "kappa_query_killed_total", help: "query processes killed at a query's timeout since the server started", registers: [registry] });
@@ -72,6 +75,10 @@ export function registerMetrics(app: FastifyInstance, deps: ServerDeps): void {
     if (s.logHead !== null) logHead.set(s.logHead);
     else logHead.reset();
     sse.set(deps.hub.size);
+    const pending = deps.hub.pending();
+    sseBuffered.set(pending.buffered);
+    sseQueued.set(pending.queued);
+    ssePeak.set(pending.peakBuffered);
     const pool = deps.pool.stats();
     queryBusy.set(pool.busy);
     queryQueued.set(pool.queued);

@@ -120,7 +120,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
   const https = opts.tls ? readTls(opts.tls) : undefined;
   const maxResultBytes = opts.maxResultBytes ?? DEFAULT_MAX_BYTES;
   const pool = new QueryPool({ size: opts.queryProcesses ?? 2, maxQueue: opts.queryQueue ?? 64, memoryBytes: opts.queryMemoryBytes ?? Math.max(256 << 20, maxResultBytes * 4), warm: true });
-  const hub = new SseHub(opts.heartbeatMs ?? 15_000);
+  const hub = new SseHub(opts.heartbeatMs ?? 15_000, opts.maxEventStreams ?? 100);
   const cleanups: (() => void)[] = [];
   const rates = new CheckpointRates();
   const writers = new WriterWatch(() => catalog.connection, ctx.spec.stream);
@@ -134,7 +134,7 @@ export async function startHttpServer(ctx: CliContext, opts: HttpServerOptions =
     query: remote ? (q) => remote.query(q) : (q) => queryView(ctx.dataDir, catalog.records, pool, q),
     hub,
     limits: { maxRows: opts.maxResultRows ?? DEFAULT_MAX_ROWS, defaultTimeoutMs: opts.defaultTimeoutMs ?? 5000, maxTimeoutMs: opts.maxTimeoutMs ?? 60_000, maxBytes: maxResultBytes },
-    streams: { max: opts.maxEventStreams ?? 100, followQueries: new Semaphore(opts.maxFollowQueries ?? 2) },
+    streams: { max: hub.max, followQueries: new Semaphore(opts.maxFollowQueries ?? 2) },
     pollMs: opts.pollMs ?? 25,
     statusIntervalMs: opts.statusIntervalMs ?? 500,
     snapshot: () => snapshot(catalog, checkpoints, ctx.dataDir, rates, writers),
