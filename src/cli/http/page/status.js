@@ -196,7 +196,12 @@
     });
     es.addEventListener("sample", (e) => { ingest(JSON.parse(e.data)); draw(); });
     es.onopen = () => { conn.className = "pill ok"; conn.innerHTML = '<span class="dot"></span>live'; };
-    es.onerror = () => { conn.className = "pill bad"; conn.innerHTML = '<span class="dot"></span>reconnecting'; };
+    es.onerror = () => {
+      conn.className = "pill bad";
+      conn.innerHTML = '<span class="dot"></span>reconnecting';
+      // A refusal (503 when the server's event streams are at their cap) closes an EventSource for good.
+      if (es.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+    };
   }
   connect();
 })();
