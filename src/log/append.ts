@@ -130,13 +130,18 @@ export function checkId(id: string, where: string, what: string): void {
   const at = where ? `${where}: ` : "";
   if (id === "") throw new InputError(`${at}${what} is empty`, { hint: "give a non-empty id, or none; nothing was published", code: "BAD_EVENT" });
   if (/[\r\n]/.test(id)) throw new InputError(`${at}${what} has a line break`, { hint: "give an id without \\r or \\n; nothing was published", code: "BAD_EVENT" });
-  // The client trims with String.trim(), the server with Go's unicode.IsSpace (which adds U+0085).
-  if (/^[\s\u0085]|[\s\u0085]$/.test(id)) {
+  // The client trims with String.trim(), the server with Go's unicode.IsSpace (which adds U+0085); most ids
+  // begin and end with printable ASCII, which needs no regex.
+  if (!(printable(id.charCodeAt(0)) && printable(id.charCodeAt(id.length - 1))) && /^[\s\u0085]|[\s\u0085]$/.test(id)) {
     throw new InputError(`${at}${what} ${JSON.stringify(id)} starts or ends with whitespace`, {
       hint: `NATS trims header values, so it would be stored as ${JSON.stringify(id.replace(/^[\s\u0085]+|[\s\u0085]+$/g, ""))} and collide with that id; trim it — nothing was published`,
       code: "BAD_EVENT",
     });
   }
+}
+
+function printable(c: number): boolean {
+  return c > 32 && c < 127;
 }
 
 /** A schema version must be a positive integer; anything else is refused with the place it came from. */
