@@ -2,8 +2,8 @@ import { existsSync } from "node:fs";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { messageOf } from "../errors.js";
 import { logInfo } from "../log/index.js";
-import { Catalog, WorkerRegistry, readCatalogCache, readCheckpoint, readUnlessDeleting, type ProcessorRecord, type VersionStats, type VersionState, type WorkerSeen } from "../views/index.js";
-import { replicaShortfalls, type ReplicaShortfall } from "../processors/index.js";
+import { Catalog, WorkerRegistry, readCatalogCache, readCheckpoint, readUnlessDeleting, type ProcessorRecord, type VersionStats, type VersionState, type WorkerSeen, type SchemaNote } from "../views/index.js";
+import { replicaShortfalls, schemaWarning, type ReplicaShortfall, type SchemaWarning } from "../processors/index.js";
 import type { CliContext } from "./context.js";
 import type { CheckpointRates } from "./http/rates.js";
 import { agreedHead } from "./http/snapshot.js";
@@ -30,6 +30,8 @@ export interface VersionStatus {
   writer?: string;
   /** Workers holding a replica of this version. */
   replicas?: string[];
+  /** Schema versions its build met that its code has no upcaster for. */
+  schemaWarnings?: SchemaWarning[];
 }
 
 /** One processor in `kappa status`. */
@@ -118,12 +120,18 @@ export async function gatherStatus(ctx: CliContext, only?: string, rates?: Check
         ...(v.error ? { error: `${v.error.seq ? `event ${v.error.seq} (${v.error.type}): ` : ""}${v.error.message}` } : {}),
         ...(stats ? { statsAt: stats.at } : {}),
         ...writerOf(workers, rec.name, v.version, v.writer?.worker),
+        ...schemaOf(rec.name, v.state, stats?.schemaWarnings ?? v.schemaWarnings),
       });
     }
     processors.push({ name: rec.name, live: rec.live, versions });
   }
   const heads = processors.flatMap((p) => p.versions.filter((v) => !v.source).map((v) => v.logHead));
   return { nats: natsError ? "unreachable" : "ok", ...(natsError ? { natsError } : {}), logHead: agreedHead([head, ...heads], null), ...(unsafe.length ? { logUnsafe: unsafe } : {}), ...(short.length ? { replicaShortfalls: short } : {}), processors, workers };
+}
+
+/** The worker's latest notes (else the catch-up's), as warnings; counts are final once the version is past building. */
+function schemaOf(name: string, state: VersionState, notes: SchemaNote[] | undefined): Pick<VersionStatus, "schemaWarnings"> {
+  return notes?.length ? { schemaWarnings: notes.map((n) => schemaWarning(name, n, state !== "building")) } : {};
 }
 
 /** The checkpoint in this machine's file of a version, read under a reader lease (none for a file that is not here, or is being deleted). */

@@ -1,5 +1,6 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import { SCHEMA_HEADER, TIME_HEADER, type RawEvent } from "./rawEvent.js";
+import { headerAt, headerName } from "./headerScan.js";
 
 /**
  * A batch of events as raw bytes in one transferable buffer: the thread that reads NATS only copies each
@@ -153,6 +154,7 @@ export class BatchPacker {
 }
 
 const utf8 = new TextDecoder();
+const SCHEMA_NAME = headerName(SCHEMA_HEADER);
 
 /** The value of a header in a raw NATS header block ("NATS/1.0\r\nKey: value\r\n…"); names compare case-insensitively. */
 function headerValue(block: string, name: string): string | undefined {
@@ -176,9 +178,9 @@ class PackedEvent implements RawEvent {
     this.#id ??= this.hdr > 0 ? headerValue(utf8.decode(this.u8.subarray(this.body, this.body + this.hdr)), "Nats-Msg-Id") ?? "" : "";
     return this.#id;
   }
-  /** Read only by processors with upcasters for this type. */
+  /** Read by upcasters and by the build's schema check (for handled types), straight from the bytes. */
   get schemaHeader(): string | undefined {
-    return this.hdr > 0 ? headerValue(this.headerBlock(), SCHEMA_HEADER) || undefined : undefined;
+    return this.hdr > 0 ? headerAt(this.u8, this.body, this.body + this.hdr, SCHEMA_NAME) || undefined : undefined;
   }
   /** The raw header block as a string ("" when the message had none). */
   headerBlock(): string {

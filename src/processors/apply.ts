@@ -6,6 +6,7 @@ import type { ViewWriter } from "../views/viewFile.js";
 import type { Handler, KappaEvent, ProcessorContext, ProcessorDefinition } from "./define.js";
 import { seededRandom, type Random } from "./random.js";
 import { compileUpcasters, type Upcast } from "./upcast.js";
+import { SchemaWatch } from "./schemaWatch.js";
 
 /** An event the processor could not apply: unreadable, or its handler threw. `message` does not repeat the event: whoever shows it names the event once. */
 export interface Poison {
@@ -74,11 +75,17 @@ export class BatchApplier {
   emits = 0;
 
   readonly #beforeEvent: ((raw: RawEvent) => void) | undefined;
+  /** Notes schema versions the code cannot upcast (absent with `--no-schema-check`). */
+  readonly schemaWatch: SchemaWatch | undefined;
 
-  /** `beforeEvent` runs before each handler call (an apply thread marks which event it is on, for its watchdog). */
-  constructor(writer: ViewWriter, def: ProcessorDefinition, version: number, opts: { beforeEvent?: (raw: RawEvent) => void } = {}) {
+  /**
+   * `beforeEvent` runs before each handler call (an apply thread marks which event it is on, for its
+   * watchdog); `schemaCheck: false` turns off noting schema versions the code cannot upcast.
+   */
+  constructor(writer: ViewWriter, def: ProcessorDefinition, version: number, opts: { beforeEvent?: (raw: RawEvent) => void; schemaCheck?: boolean } = {}) {
     this.#writer = writer;
     this.#beforeEvent = opts.beforeEvent;
+    this.schemaWatch = opts.schemaCheck === false ? undefined : new SchemaWatch(def, writer.db);
     this.#def = def;
     this.#matches = typeMatcher(def.subjects);
     this.#upcast = compileUpcasters(def);
@@ -125,18 +132,21 @@ export class BatchApplier {
 
   #commitRange(events: RawEvent[], from: number, to: number): void {
     let n = 0;
+    const watch = this.schemaWatch;
     this.#writer.commit(events[to - 1]!.seq, () => {
       n = 0;
+      watch?.begin();
       for (let i = from; i < to; i++) {
         const raw = events[i]!;
         if (!this.#wants(raw.type)) continue;
         const handler = this.#handlerFor(raw.type);
         if (!handler) continue;
+        watch?.observe(raw);
         let data: unknown;
         try {
           data = JSON.parse(decoder.decode(raw.data));
         } catch (e) {
-          throw new PoisonSignal(i, { event: raw, message: `not valid JSON — another client may have published it: ${messageOf(e)}`, cause: e });
+          throw new PoisonSignal(i, { event: raw, message: `not valid JSON — another client may have published it: ${messageOf(e)}${watch?.explain(raw) ?? ""}`, cause: e });
         }
         const ev = new AppliedEvent(raw, data);
         this.#current = ev;
@@ -148,12 +158,14 @@ export class BatchApplier {
           handler(ev, this.#ctx);
         } catch (e) {
           if (isTransientSqliteError(e)) throw e;
-          throw new PoisonSignal(i, { event: raw, message: `${this.#def.name} threw: ${messageOf(e)}`, cause: e });
+          throw new PoisonSignal(i, { event: raw, message: `${this.#def.name} threw: ${messageOf(e)}${watch?.explain(raw) ?? ""}`, cause: e });
         }
         n++;
       }
+      watch?.write();
       return n;
     });
+    watch?.committed();
     this.applied += n;
     this.#current = undefined;
   }

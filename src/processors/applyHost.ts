@@ -1,5 +1,6 @@
 import { Worker as Thread } from "node:worker_threads";
 import type { PackedBatch } from "../log/index.js";
+import type { SchemaNote } from "../views/index.js";
 import { applyThreadFile } from "./threadBundle.js";
 import { PROGRESS_BYTES, PROGRESS_SEQ_OFFSET, PROGRESS_TICKS, PROGRESS_TYPE, type AppliedReport, type FromThread, type ThreadInit, type ToThread } from "./applyProtocol.js";
 
@@ -59,7 +60,7 @@ export class ApplyThread {
   }
 
   /** Starts a thread and waits until it has opened the view file; `checkpoint` is the file's. */
-  static async start(init: Omit<ThreadInit, "progress">, timeoutMs: number, events: ThreadEvents): Promise<{ thread: ApplyThread; checkpoint: number; replaced?: string }> {
+  static async start(init: Omit<ThreadInit, "progress">, timeoutMs: number, events: ThreadEvents): Promise<{ thread: ApplyThread; checkpoint: number; replaced?: string; schema?: SchemaNote[] }> {
     const file = await applyThreadFile(init.codeDir);
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     const t = new Thread(file, { workerData: { ...init, progress } satisfies ThreadInit });
@@ -75,7 +76,7 @@ export class ApplyThread {
         f();
       };
       const onMsg = (m: FromThread) => {
-        if (m.kind === "ready") done(() => resolve({ thread: new ApplyThread(t, progress, timeoutMs, events), checkpoint: m.checkpoint, ...(m.replaced ? { replaced: m.replaced } : {}) }));
+        if (m.kind === "ready") done(() => resolve({ thread: new ApplyThread(t, progress, timeoutMs, events), checkpoint: m.checkpoint, ...(m.replaced ? { replaced: m.replaced } : {}), ...(m.schema ? { schema: m.schema } : {}) }));
         else if (m.kind === "error") done(() => reject(new ThreadStartError(m.message, m.transient, m.code)));
       };
       const onErr = (err: Error) => done(() => reject(new ThreadStartError(`apply thread crashed while starting: ${err.message}`, true)));

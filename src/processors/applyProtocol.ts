@@ -2,6 +2,7 @@
 // start, the messages each way, and the shared progress words. Nothing else crosses.
 import type { PackedBatch } from "../log/index.js";
 import type { StoredCode } from "./codeStore.js";
+import type { SchemaNote } from "../views/catalogTypes.js";
 
 /** What an apply thread gets at start (workerData). */
 export interface ThreadInit {
@@ -28,6 +29,8 @@ export interface ThreadInit {
   progress: SharedArrayBuffer;
   /** The thread runs at lower priority until told otherwise (a version catching up; live versions first, see liveFirst.ts). */
   background?: boolean;
+  /** `--no-schema-check`: schema versions the code cannot upcast are not noted. */
+  schemaCheck?: false;
 }
 
 /** Runner → thread. */
@@ -62,12 +65,14 @@ export interface AppliedReport {
   gap?: number;
   /** A frozen version has applied everything up to its last sequence. */
   reached?: boolean;
+  /** Every schema version the code cannot upcast met so far, when this batch changed them. */
+  schema?: SchemaNote[];
 }
 
 /** Thread → runner. */
 export type FromThread =
   /** `replaced`: the file belonged to another log or entry and was started afresh (said why). */
-  | { kind: "ready"; checkpoint: number; replaced?: string }
+  | { kind: "ready"; checkpoint: number; replaced?: string; schema?: SchemaNote[] }
   | AppliedReport
   /** The thread cannot go on; `transient` means a retry may succeed (SQLite busy, disk), else the version fails. */
   | { kind: "error"; message: string; transient: boolean; code?: string; checkpoint?: number }

@@ -38,13 +38,15 @@ try {
   const id = { processor: init.processor, version: init.version, codeHash: init.codeHash, log: init.log, entry: init.entry };
   writer = ViewWriter.open(init.path, id, def.schema, { busyTimeoutMs: init.busyTimeoutMs });
   applier = new BatchApplier(writer, def, init.version, {
+    ...(init.schemaCheck === false ? { schemaCheck: false } : {}),
     beforeEvent: (raw) => {
       seqSlot[0] = raw.seq;
       words[PROGRESS_TYPE] = (raw as { typeIndex?: number }).typeIndex ?? -1;
       Atomics.add(words, PROGRESS_TICKS, 1);
     },
   });
-  send({ kind: "ready", checkpoint: writer.checkpoint, ...(writer.replaced ? { replaced: writer.replaced } : {}) });
+  const notes = applier.schemaWatch?.notes ?? [];
+  send({ kind: "ready", checkpoint: writer.checkpoint, ...(writer.replaced ? { replaced: writer.replaced } : {}), ...(notes.length ? { schema: notes } : {}) });
   port.on("message", onMessage);
 } catch (err) {
   // Closing the port lets the thread end once the report is out.
@@ -104,6 +106,7 @@ function onMessage(m: ToThread): void {
       pending: until === undefined ? m.batch.pending : Math.max(0, Math.min(m.batch.pending, until - m.batch.lastSeq)),
       ...(poison ? { poison: { seq: poison.event.seq, type: poison.event.type, message: poison.message } } : {}),
       ...(reached && !poison ? { reached: true } : {}),
+      ...(applier.schemaWatch?.takeChanged() ? { schema: applier.schemaWatch.notes } : {}),
     });
   } catch (err) {
     // Nothing of the failed transaction is kept; the batches queued behind it would leave a gap, so they

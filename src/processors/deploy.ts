@@ -12,13 +12,10 @@ import { subjectsOf } from "./validate.js";
 import { outputOf, ensureOutputStream } from "./derived.js";
 import type { ProcessorDefinition } from "./define.js";
 import { resolveUntil, refusePromoteFrozen } from "./frozen.js";
-import { schemaWarnings, type SchemaWarning } from "./schemaCheck.js";
 
 /** The outcome of a deploy or replay. */
 export interface DeployResult extends Registered {
   processor: string;
-  /** With `checkSchemas`: schema versions of handled types in the log that the processor has no upcaster for. */
-  warnings?: SchemaWarning[];
 }
 
 /** Resolves an offset to where a new version starts reading: `end` becomes the sequence after the current last one. */
@@ -52,7 +49,11 @@ async function resolveSource(nc: NatsConnection, stream: string, catalog: Catalo
   return { processor: def.source, version: up.record.live };
 }
 
-/** `kappa deploy`: bundles the module, stores its code by hash, and registers a new view version. */
+/**
+ * `kappa deploy`: bundles the module, stores its code by hash, and registers a new view version. Its build
+ * notes schema versions the code has no upcaster for as it reads (`checkSchemas: false` turns that off):
+ * the catch-up (or failure) records them, and the worker reports them while it builds.
+ */
 export async function deployModule(nc: NatsConnection, spec: StreamSpec, modulePath: string, opts: { from?: string; until?: string; promote?: boolean; checkSchemas?: boolean } = {}): Promise<DeployResult> {
   refusePromoteFrozen(opts);
   const bundle = await bundleProcessor(modulePath);
@@ -77,10 +78,9 @@ export async function deployModule(nc: NatsConnection, spec: StreamSpec, moduleP
     promote: opts.promote,
     ...(source ? { source } : {}),
     ...(def.queries ? { queries: def.queries } : {}),
+    ...(opts.checkSchemas === false ? { schemaCheck: false as const } : {}),
   }, "deploy");
-  // Events from derived streams carry no schema versions: only the main log is checked.
-  const warnings = opts.checkSchemas && !source ? await schemaWarnings(nc, spec, def, start.startSeq, until?.untilSeq) : undefined;
-  return { processor: def.name, ...reg, ...(warnings ? { warnings } : {}) };
+  return { processor: def.name, ...reg };
 }
 
 /** `kappa replay`: a new version running the live version's code (or another version's) from an offset. */
@@ -110,6 +110,7 @@ export async function replayProcessor(nc: NatsConnection, spec: StreamSpec, proc
     ...(opts.seed ? { seed: opts.seed } : {}),
     ...(source ? { source } : {}),
     ...(basis.queries ? { queries: basis.queries } : {}),
+    ...(basis.schemaCheck === false ? { schemaCheck: false as const } : {}),
   }, "replay", { reuse: opts.reuse === true });
   return { processor, ...reg };
 }

@@ -2,7 +2,7 @@ import Database, { type Database as Db } from "better-sqlite3";
 import { existsSync, statSync } from "node:fs";
 import { messageOf } from "../errors.js";
 import { BatchPacker, logIdentity, type PackedBatch } from "../log/index.js";
-import type { VersionRecord, VersionFailure } from "../views/index.js";
+import type { VersionRecord, VersionFailure, SchemaNote } from "../views/index.js";
 import type { ProcessorDefinition } from "./define.js";
 import { DEFAULT_HANDLER_TIMEOUT_MS, threadInit, type RunnerDeps } from "./runnerDeps.js";
 import type { AppliedReport } from "./applyProtocol.js";
@@ -54,6 +54,8 @@ export class VersionRunner {
   /** The checkpoint of the snapshot this replica started from, when it joined from one. */
   restoredFrom: number | undefined;
   lastTrouble: string | undefined;
+  /** Schema versions the build met that the code cannot upcast (from the view file: exact across restarts). */
+  schemaNotes: SchemaNote[] = [];
   /** How long applying each batch took (on the apply thread). */
   readonly batchTimes = new DurationHistogram();
 
@@ -165,7 +167,7 @@ export class VersionRunner {
     }
     const background = !this.caughtUp && this.deps.liveFirst?.lowerRebuilds === true;
     try {
-      const { thread, checkpoint, replaced } = await ApplyThread.start(threadInit(this.name, this.record, this.deps, this.#path, log, background), this.#timeoutMs, {
+      const { thread, checkpoint, replaced, schema } = await ApplyThread.start(threadInit(this.name, this.record, this.deps, this.#path, log, background), this.#timeoutMs, {
         onApplied: (r) => this.#onApplied(r),
         onBatchError: (message, checkpoint) => {
           if (checkpoint !== undefined) this.#checkpoint = checkpoint;
@@ -185,6 +187,7 @@ export class VersionRunner {
       if (background && this.caughtUp) thread.foreground();
       this.#niced = background && !this.caughtUp;
       this.#checkpoint = checkpoint;
+      this.#setSchemaNotes(schema ?? []);
       this.#packer.reset(true);
       if (replaced) this.deps.onTrouble(`${this.name} v${this.version}: ${replaced}`);
       return true;
@@ -218,6 +221,8 @@ export class VersionRunner {
 
   #onApplied(r: AppliedReport): void {
     this.#checkpoint = r.checkpoint;
+    // First: a poison event's failure below is recorded with what the events before it held.
+    if (r.schema) this.#setSchemaNotes(r.schema);
     this.#applied = r.applied;
     this.#skipped = r.skipped;
     // Whatever generation the report is of: a new subscription may have paused behind batches of the old one.
@@ -246,6 +251,14 @@ export class VersionRunner {
     this.#reader.adaptBatchSize(r.events, r.ms);
     this.pending = r.pending;
     if (r.pending === 0 && !this.deps.upstreamSettled) this.#markCaughtUp(); // a pipeline stage decides in #idleCheck
+  }
+
+  /** Takes the thread's notes; the ones not met before are reported (a restart's file has the old ones). */
+  #setSchemaNotes(notes: SchemaNote[]): void {
+    const known = new Set(this.schemaNotes.map((n) => `${n.type}\u0000${n.version}`));
+    const fresh = notes.filter((n) => !known.has(`${n.type}\u0000${n.version}`));
+    this.schemaNotes = notes;
+    if (fresh.length > 0) this.deps.onSchemaNotes?.(fresh);
   }
 
   /** A frozen version that has applied everything up to its --until reads no further, ever: true once it stopped. */

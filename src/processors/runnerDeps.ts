@@ -1,7 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { BatchLimits } from "../log/index.js";
-import type { VersionFailure, VersionRecord, DataDir } from "../views/index.js";
+import type { VersionFailure, VersionRecord, DataDir, SchemaNote } from "../views/index.js";
 import type { ThreadInit } from "./applyProtocol.js";
 import type { StoredCode } from "./codeStore.js";
 import type { OutboxGate } from "./outbox.js";
@@ -48,6 +48,8 @@ export interface RunnerDeps {
   onFailed: (f: VersionFailure) => void;
   /** Transient trouble (NATS, SQLite busy): reported, then retried. */
   onTrouble: (message: string) => void;
+  /** The build met schema versions its code cannot upcast that it had not met before (each once). */
+  onSchemaNotes?: (fresh: SchemaNote[]) => void;
 }
 
 /** What a version's apply thread starts with. */
@@ -68,5 +70,6 @@ export function threadInit(processor: string, record: VersionRecord, deps: Runne
     busyTimeoutMs: deps.busyTimeoutMs,
     timeHeader: record.source !== undefined,
     ...(background ? { background } : {}),
+    ...(record.schemaCheck === false ? { schemaCheck: false as const } : {}),
   };
 }

@@ -1,10 +1,6 @@
-import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { schemaCensus, typeMatcher, typeMatches, type StreamSpec } from "../log/index.js";
-import type { ProcessorDefinition } from "./define.js";
-import { newestSchemaVersion } from "./upcast.js";
+import type { SchemaNote } from "../views/catalogTypes.js";
 
-/** A schema version of a handled type that the log holds and the processor has no upcaster for. */
+/** A schema version of a handled type that the log holds and the processor has no upcaster for, with what to say about it. */
 export interface SchemaWarning {
   type: string;
   version: number;
@@ -15,33 +11,20 @@ export interface SchemaWarning {
   message: string;
 }
 
-/** Whether the processor handles a type: its subjects take it, and with `on`, some handler pattern matches it. */
-function handles(def: ProcessorDefinition): (type: string) => boolean {
-  const wanted = typeMatcher(def.subjects);
-  const patterns = def.apply ? null : Object.keys(def.on ?? {});
-  return (type) => wanted(type) && (patterns === null || patterns.some((p) => typeMatches(p, type)));
+/**
+ * The words for a note. "log" is the warning (with the count once the build has read everything, else
+ * where the first one is); "event" is added to a poison event's failure when its version is the cause.
+ */
+export function schemaNoteText(processor: string, n: Pick<SchemaNote, "type" | "version" | "newest"> & Partial<Pick<SchemaNote, "count" | "firstSeq">>, form: "log" | "event", counted = true): string {
+  const what = n.version === 0 ? "an unreadable schema version header" : `schema version ${n.version} of ${n.type}`;
+  const steps = Array.from({ length: Math.max(1, n.version - 1) }, (_, i) => `v${i + 1}ToV${i + 2}`).join(", ");
+  const fix = `declare upcasters: { "${n.type}": [${steps}] }`;
+  if (form === "event") return `the event has ${what}, which ${processor} has no upcaster for (newest it knows: v${n.newest}); ${fix}`;
+  const where = counted && n.count !== undefined ? `${n.count} event${n.count === 1 ? "" : "s"}, first at seq ${n.firstSeq}` : `first at seq ${n.firstSeq}`;
+  return `the log holds ${what} (${where}) and ${processor} has no upcaster for it (newest it knows: v${n.newest}) — its handlers get that shape unchanged; ${fix}`;
 }
 
-/**
- * Scans the part of the log a new version will read (a frozen one: up to its last sequence) and names every schema version of a handled type
- * newer than the processor's upcasters reach: its handlers would get that shape unchanged.
- */
-export async function schemaWarnings(nc: NatsConnection, spec: StreamSpec, def: ProcessorDefinition, fromSeq = 1, toSeq?: number): Promise<SchemaWarning[]> {
-  const census = await schemaCensus(jetstream(nc), await jetstreamManager(nc), spec, { fromSeq, ...(toSeq !== undefined ? { toSeq } : {}), types: handles(def) });
-  const out: SchemaWarning[] = [];
-  for (const c of census) {
-    const newest = newestSchemaVersion(def, c.type);
-    if (c.version <= newest && c.version >= 1) continue;
-    const what = c.version === 0 ? "an unreadable schema version header" : `schema version ${c.version} of ${c.type}`;
-    const steps = Array.from({ length: Math.max(1, c.version - 1) }, (_, i) => `v${i + 1}ToV${i + 2}`).join(", ");
-    out.push({
-      type: c.type,
-      version: c.version,
-      count: c.count,
-      firstSeq: c.firstSeq,
-      newest,
-      message: `the log holds ${what} (${c.count} event${c.count === 1 ? "" : "s"}, first at seq ${c.firstSeq}) and ${def.name} has no upcaster for it (newest it knows: v${newest}) — its handlers get that shape unchanged; declare upcasters: { "${c.type}": [${steps}] }`,
-    });
-  }
-  return out;
+/** A note as deploy reports it (`--json` shows these fields). */
+export function schemaWarning(processor: string, n: SchemaNote, counted = true): SchemaWarning {
+  return { type: n.type, version: n.version, count: n.count, firstSeq: n.firstSeq, newest: n.newest, message: schemaNoteText(processor, n, "log", counted) };
 }

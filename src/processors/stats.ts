@@ -51,6 +51,7 @@ export class StatsReporter {
       // Asked of the file now, in the same tick as the checkpoint: the publisher's count is from its last round.
       outbox: r.outboxEmpty ? 0 : Math.max(1, r.outboxPending),
       batchMs: r.batchTimes.snapshot(),
+      ...(r.schemaNotes.length ? { schemaWarnings: r.schemaNotes } : {}),
       ...(r.lastTrouble ? { trouble: r.lastTrouble } : {}),
     };
   }

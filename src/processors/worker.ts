@@ -22,6 +22,7 @@ import { restoreViewFile } from "./seed.js";
 import { SnapshotSchedule } from "./snapshotSchedule.js";
 import { SnapshotTaker } from "./snapshotTaker.js";
 import { LiveFirst } from "./liveFirst.js";
+import { schemaNoteText } from "./schemaCheck.js";
 
 const ACTIVE = new Set(["building", "caught-up", "live"]);
 /** Errors that say the code itself is bad: the version fails. Anything else is retried. */
@@ -239,6 +240,9 @@ export class Worker {
         writer.failed(f);
       },
       onTrouble: (m) => this.#log(m),
+      onSchemaNotes: (fresh) => {
+        for (const n of fresh) this.#log(`${key}: warning: ${schemaNoteText(name, n, "log", false)}`);
+      },
     });
     writer.subject = runner;
     this.runners.set(key, runner);

@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { messageOf } from "../errors.js";
-import { Catalog, claimWriter, markCaughtUp, markFailed, type VersionFailure, type WriterFence } from "../views/index.js";
+import { Catalog, claimWriter, markCaughtUp, markFailed, type VersionFailure, type WriterFence, type SchemaNote } from "../views/index.js";
 import type { LeaseTable } from "./lease.js";
 import { installFence, lastFence, outputExists, publishedUpTo, type OutboxPosition, type OutputFence } from "./fence.js";
 import type { OutboxGate } from "./outbox.js";
@@ -9,6 +9,8 @@ import type { OutputSpec } from "./derived.js";
 /** What the writer role sees of its version's runner. */
 export interface WriterSubject {
   readonly caughtUp: boolean;
+  /** Schema versions the build met that the code cannot upcast: recorded with the catch-up or failure. */
+  readonly schemaNotes?: SchemaNote[];
   readonly outboxPending: number;
   kickOutbox(): void;
 }
@@ -92,8 +94,8 @@ export class VersionWriter implements OutboxGate {
     }
     this.#fence = fence;
     this.deps.log(`${this.name}/${this.version}: writer (token ${fence.token})`);
-    if (this.#failure) await this.#record("failure", () => markFailed(this.deps.catalog, this.name, this.version, this.#failure!, fence));
-    else if (this.#caughtUp) await this.#record("catch-up", () => markCaughtUp(this.deps.catalog, this.name, this.version, fence));
+    if (this.#failure) await this.#record("failure", () => markFailed(this.deps.catalog, this.name, this.version, this.#failure!, fence, this.subject?.schemaNotes));
+    else if (this.#caughtUp) await this.#record("catch-up", () => markCaughtUp(this.deps.catalog, this.name, this.version, fence, this.subject?.schemaNotes));
     this.subject?.kickOutbox();
   }
 
@@ -109,14 +111,14 @@ export class VersionWriter implements OutboxGate {
   caughtUp(): void {
     this.#caughtUp = true;
     const fence = this.#fence;
-    if (fence && this.token !== undefined) void this.#record("catch-up", () => markCaughtUp(this.deps.catalog, this.name, this.version, fence));
+    if (fence && this.token !== undefined) void this.#record("catch-up", () => markCaughtUp(this.deps.catalog, this.name, this.version, fence, this.subject?.schemaNotes));
   }
 
   /** The runner failed: the writer records the failure; a replica remembers it. */
   failed(f: VersionFailure): void {
     this.#failure = f;
     const fence = this.#fence;
-    if (fence && this.token !== undefined) void this.#record("failure", () => markFailed(this.deps.catalog, this.name, this.version, f, fence));
+    if (fence && this.token !== undefined) void this.#record("failure", () => markFailed(this.deps.catalog, this.name, this.version, f, fence, this.subject?.schemaNotes));
   }
 
   /** A catalog write under our token, retried while we still hold the lease; a fenced refusal ends it. */

@@ -9,6 +9,21 @@ export interface VersionFailure {
   at: string;
 }
 
+/**
+ * A schema version of a type the processor handles that its code has no upcaster for (or an unreadable
+ * version header, `version` 0), as the build met it: its handlers get that shape unchanged.
+ */
+export interface SchemaNote {
+  type: string;
+  version: number;
+  /** Events of that type and version applied so far. */
+  count: number;
+  firstSeq: number;
+  lastSeq: number;
+  /** The newest version the code declares for the type (its handlers' shape). */
+  newest: number;
+}
+
 /** One deployment of a processor, as the catalog records it. */
 export interface VersionRecord {
   version: number;
@@ -44,6 +59,10 @@ export interface VersionRecord {
   queries?: Record<string, string>;
   /** For `kappa replay`: the version whose code this one runs. */
   replayOf?: number;
+  /** Deployed with `--no-schema-check`: the build does not look at schema versions. */
+  schemaCheck?: false;
+  /** Schema versions the build met that the code has no upcaster for, as of its catch-up or failure. */
+  schemaWarnings?: SchemaNote[];
   /** The worker that last claimed this version's writer lease, with the lease's fencing token. */
   writer?: WriterFence & { since: string };
 }
@@ -93,6 +112,8 @@ export interface VersionStats {
   outbox?: number;
   /** Batch apply durations: cumulative counts per upper bound in ms (Prometheus-style), with sum and count. */
   batchMs?: { le: number[]; counts: number[]; sum: number; count: number };
+  /** Schema versions met so far that the code has no upcaster for. */
+  schemaWarnings?: SchemaNote[];
   /** Last transient trouble (NATS or SQLite), if any. */
   trouble?: string;
 }

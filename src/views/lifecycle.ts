@@ -1,5 +1,5 @@
 import { InputError, KappaError } from "../errors.js";
-import { Catalog, CatalogConflictError, addHistory, newProcessorRecord, versionOf, type ProcessorRecord, type VersionRecord, type VersionFailure, type WriterFence } from "./catalog.js";
+import { Catalog, CatalogConflictError, addHistory, newProcessorRecord, versionOf, type ProcessorRecord, type VersionRecord, type VersionFailure, type WriterFence, type SchemaNote } from "./catalog.js";
 
 /** A writer acted with a fencing token older than the version's current writer's: it lost its lease and must stop. */
 export class FencedError extends KappaError {
@@ -30,7 +30,7 @@ export async function claimWriter(catalog: Catalog, name: string, version: numbe
 }
 
 /** What a new version runs and where it starts. */
-export type NewVersion = Pick<VersionRecord, "codeHash" | "codeKind" | "origin" | "from" | "startSeq" | "startTime" | "until" | "untilSeq" | "seed" | "subjects" | "replayOf" | "source" | "queries"> & {
+export type NewVersion = Pick<VersionRecord, "codeHash" | "codeKind" | "origin" | "from" | "startSeq" | "startTime" | "until" | "untilSeq" | "seed" | "subjects" | "replayOf" | "source" | "queries" | "schemaCheck"> & {
   /** Promote as soon as it has caught up. */
   promote?: boolean;
 };
@@ -73,6 +73,7 @@ export async function registerVersion(catalog: Catalog, name: string, nv: NewVer
       ...(nv.replayOf !== undefined ? { replayOf: nv.replayOf } : {}),
       ...(nv.source ? { source: nv.source } : {}),
       ...(nv.queries ? { queries: nv.queries } : {}),
+      ...(nv.schemaCheck === false ? { schemaCheck: false as const } : {}),
     };
     rec.versions[String(version)] = created;
     addHistory(rec, { action, version, detail: `code ${nv.codeHash.slice(0, 12)} from ${nv.from}${nv.untilSeq !== undefined ? ` until ${nv.untilSeq}` : ""}` });
@@ -177,13 +178,14 @@ export async function retire(catalog: Catalog, name: string, version: number): P
 }
 
 /** Records that a version has caught up; the first version of a processor, or one deployed with --promote, goes live. */
-export async function markCaughtUp(catalog: Catalog, name: string, version: number, fence?: WriterFence): Promise<ProcessorRecord> {
+export async function markCaughtUp(catalog: Catalog, name: string, version: number, fence?: WriterFence, notes?: SchemaNote[]): Promise<ProcessorRecord> {
   return catalog.mutate(name, (cur) => {
     if (!cur) throw new KappaError("CATALOG_MISSING", `processor ${name} vanished from the catalog`);
     const v = versionOf(cur, version);
     checkFence(name, v, fence);
     if (v.state !== "building") return cur;
     v.state = "caught-up";
+    if (notes?.length) v.schemaWarnings = notes;
     v.caughtUpAt = new Date().toISOString();
     // --promote was a wish made at deploy time: a promotion or rollback someone made since then wins.
     const overtaken = v.promoteWhenCaughtUp === true && (cur.promotions ?? 0) !== (v.promoteAfter ?? cur.promotions ?? 0);
@@ -199,13 +201,14 @@ export async function markCaughtUp(catalog: Catalog, name: string, version: numb
 }
 
 /** Marks a version failed with the event and error; a failed live version stays live (it keeps serving what it has). */
-export async function markFailed(catalog: Catalog, name: string, version: number, failure: VersionFailure, fence?: WriterFence): Promise<ProcessorRecord> {
+export async function markFailed(catalog: Catalog, name: string, version: number, failure: VersionFailure, fence?: WriterFence, notes?: SchemaNote[]): Promise<ProcessorRecord> {
   return catalog.mutate(name, (cur) => {
     if (!cur) throw new KappaError("CATALOG_MISSING", `processor ${name} vanished from the catalog`);
     const v = versionOf(cur, version);
     checkFence(name, v, fence);
     if (v.state === "failed" || v.state === "retired") return cur;
     v.error = failure;
+    if (notes?.length) v.schemaWarnings = notes;
     if (v.state !== "live") v.state = "failed";
     addHistory(cur, { action: "fail", version, detail: failure.message });
     return cur;

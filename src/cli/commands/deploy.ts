@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { deployModule, replayProcessor, type DeployResult } from "../../processors/index.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { deployModule, replayProcessor, outputOf, schemaWarning, type DeployResult, type SchemaWarning } from "../../processors/index.js";
 import { Catalog, parseVersion } from "../../views/index.js";
 import { InputError } from "../../errors.js";
 import { CliContext } from "../context.js";
@@ -23,29 +24,43 @@ function parseSeconds(text: string, flag: string): number {
   return n;
 }
 
-function warningsJson(r: DeployResult): { warnings?: DeployResult["warnings"] } {
-  return r.warnings?.length ? { warnings: r.warnings } : {};
+function warningsJson(warnings: SchemaWarning[]): { warnings?: SchemaWarning[] } {
+  return warnings.length ? { warnings } : {};
 }
 
-/** Prints the outcome of a deploy or replay, waiting for catch-up when asked. */
+/**
+ * Prints the outcome of a deploy or replay, waiting for catch-up when asked. The build itself notes schema
+ * versions the code cannot upcast, so they are printed as the worker reports them, and listed (`--json`)
+ * as the catch-up recorded them; without --wait, `kappa status` shows them.
+ */
 async function finish(ctx: CliContext, r: DeployResult, flags: DeployFlags): Promise<void> {
   const v = r.version;
-  for (const w of r.warnings ?? []) process.stderr.write(`warning: ${w.message}\n`);
   if (r.unchanged) {
-    if (ctx.json) printJson({ processor: r.processor, version: v.version, unchanged: true, state: v.state, ...warningsJson(r) });
+    const known = (v.schemaWarnings ?? []).map((n) => schemaWarning(r.processor, n));
+    for (const w of known) process.stderr.write(`warning: ${w.message}\n`);
+    if (ctx.json) printJson({ processor: r.processor, version: v.version, unchanged: true, state: v.state, ...warningsJson(known) });
     else console.log(`${r.processor}: unchanged — v${v.version} already runs this code from ${v.from} (${v.state})`);
     return;
   }
   const frozen = v.untilSeq !== undefined ? `, until ${v.untilSeq}${v.until !== String(v.untilSeq) ? ` (${v.until})` : ""}` : "";
   if (!ctx.json) console.log(`${r.processor}: v${v.version} registered (code ${v.codeHash.slice(0, 12)}, from ${v.from}${frozen}${v.promoteWhenCaughtUp ? ", promotes when caught up" : ""})`);
   if (!flags.wait) {
-    if (ctx.json) printJson({ processor: r.processor, version: v.version, state: v.state, ...warningsJson(r) });
+    if (ctx.json) printJson({ processor: r.processor, version: v.version, state: v.state });
     return;
   }
-  const catalog = await Catalog.open(await ctx.nats(), ctx.spec.stream, ctx.spec.replicas);
-  const done = await waitForVersion(catalog, r.processor, v.version, { quiet: ctx.json, ...(flags.timeout ? { timeoutMs: parseSeconds(flags.timeout, "--timeout") * 1000 } : {}) });
+  const nc = await ctx.nats();
+  const catalog = await Catalog.open(nc, ctx.spec.stream, ctx.spec.replicas);
+  const input = v.source ? outputOf(ctx.spec.stream, v.source.processor, v.source.version).stream : ctx.spec.stream;
+  const jsm = await jetstreamManager(nc);
+  const done = await waitForVersion(catalog, r.processor, v.version, {
+    quiet: ctx.json,
+    logHead: async () => (await jsm.streams.info(input)).state.last_seq,
+    onSchemaWarning: (w) => process.stderr.write(`warning: ${w.message}\n`),
+    ...(flags.timeout ? { timeoutMs: parseSeconds(flags.timeout, "--timeout") * 1000 } : {}),
+  });
   const rec = await catalog.require(r.processor);
-  if (ctx.json) printJson({ processor: r.processor, version: v.version, state: done.state, live: rec.live, ...warningsJson(r), ...(v.untilSeq !== undefined ? { frozenAt: v.untilSeq } : {}) });
+  const warnings = (done.schemaWarnings ?? []).map((n) => schemaWarning(r.processor, n));
+  if (ctx.json) printJson({ processor: r.processor, version: v.version, state: done.state, live: rec.live, ...warningsJson(warnings), ...(v.untilSeq !== undefined ? { frozenAt: v.untilSeq } : {}) });
   else if (v.untilSeq !== undefined) console.log(`${r.processor}: v${v.version} frozen at ${v.untilSeq} — query it with \`kappa query ${r.processor} --version ${v.version} ...\`; it never follows the log`);
   else console.log(`${r.processor}: v${v.version} caught up — ${rec.live === v.version ? "live" : `not live (live is v${rec.live}); \`kappa promote ${r.processor} ${v.version}\` swaps it in`}`);
 }
@@ -60,7 +75,7 @@ export function registerDeploy(program: Command): void {
     .option("--promote", "swap it in as soon as it has caught up")
     .option("--wait", "show progress and return when caught up (non-zero if it fails)")
     .option("--timeout <seconds>", "give up waiting after this long")
-    .option("--no-schema-check", "skip the scan for schema versions without an upcaster (it reads the log from --from)")
+    .option("--no-schema-check", "the build does not note schema versions the code has no upcaster for (the note costs nothing like a second read)")
     .action(async (module: string, flags: DeployFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       try {

@@ -33,6 +33,8 @@ export function renderStatus(r: StatusReport): string {
       ]),
     ));
   }
+  const schema = r.processors.flatMap((p) => p.versions.filter((v) => v.state !== "retired").flatMap((v) => (v.schemaWarnings ?? []).map((w) => `warning: ${p.name} v${v.version}: ${w.message}`)));
+  if (schema.length) lines.push("", ...schema);
   if (r.workers.length > 1 || r.workers.some((w) => w.silent)) lines.push("", renderWorkers(r));
   return lines.join("\n");
 }
