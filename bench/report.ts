@@ -6,6 +6,7 @@ import type { ProfileSummary } from "./lib/profile.js";
 import type { ReadResult } from "./measure/read.js";
 import type { ApplyResult, NaiveResult } from "./measure/apply.js";
 import type { ReplayResult } from "./measure/replay.js";
+import type { DeployResult } from "./measure/deploy.js";
 import type { AppendResult } from "./measure/append.js";
 import type { LatencyResult } from "./measure/latency.js";
 import type { QueryResult } from "./measure/query.js";
@@ -25,13 +26,14 @@ export interface Results {
     apply?: ApplyResult;
     naive?: NaiveResult;
     replay?: ReplayResult;
+    deploy?: DeployResult;
     replayProfile?: { events: number; replay: number; steady: number } & ProfileSummary;
     applyThreadProfile?: ProfileSummary;
     filters?: FiltersResult;
     append?: AppendResult;
     latency?: LatencyResult;
     query?: QueryResult;
-    memory?: { baseEvents: number; basePeakMb: number; runs: { events: number; peakMb: number; replay: number; steady: number }[] };
+    memory?: { baseEvents: number; basePeakMb: number; runs: { events: number; peakMb: number; replay: number; steady: number; firstLineMs?: number; firstProgressMs?: number; longestSilenceMs?: number }[] };
   };
   errors: Record<string, string>;
 }
@@ -55,6 +57,14 @@ export function ratiosOf(r: Results): Ratio[] {
   add("replay vs raw read", "≥ 1.0×", !!(f.replay && f.read), () => `${x(f.replay!.replay, f.read!.rawRead)} (${fmt(f.replay!.replay)} vs ${fmt(f.read!.rawRead)} events/s; steady-state ${x(f.replay!.steady, f.read!.rawRead)})`, () => f.replay!.replay >= f.read!.rawRead);
   add("replay vs naive", "≥ 20×", !!(f.replay && f.naive), () => `${x(f.replay!.replay, f.naive!.naive)} (${fmt(f.replay!.replay)} vs ${fmt(f.naive!.naive)} events/s, naive with Kappa's SQLite settings; ${x(f.replay!.replay, f.naive!.naiveDefaults)} vs a naive consumer on SQLite's defaults)`, () => f.replay!.replay >= 20 * f.naive!.naive);
   add("append (kappa append --file) vs raw loop", "≥ 0.8×", !!f.append, () => `${x(f.append!.cli, f.append!.raw)} (${fmt(f.append!.cli)} vs ${fmt(f.append!.raw)} events/s; without CLI start-up ${x(f.append!.cliWithoutStartup, f.append!.raw)}; appendEvents ${x(f.append!.library, f.append!.raw)})`, () => f.append!.cli >= 0.8 * f.append!.raw);
+  const d = f.deploy;
+  for (const name of ["orders_by_user", "keyed_upsert"]) {
+    const runs = d?.runs.filter((r) => r.processor === name && r.flags.every((fl) => fl !== "--no-schema-check")) ?? [];
+    const best = runs.length ? runs.reduce((a, b) => (b.rate > a.rate ? b : a)) : undefined;
+    add(`kappa deploy --wait (${name}) vs raw read`, "≥ 0.9×", !!best, () => `${x(best!.rate, d!.rawRead)} (${fmt(best!.rate)} vs ${fmt(d!.rawRead)} events/s, start-up included: ${best!.seconds} s for ${fmt(best!.events)} events)`, () => best!.rate >= 0.9 * d!.rawRead);
+  }
+  const big = f.memory?.runs.at(-1);
+  add(`deploy --wait on ${big ? fmt(big.events) : "10M"} events: first progress line`, "≤ 2 s", big?.firstLineMs !== undefined, () => `${(big!.firstLineMs! / 1000).toFixed(2)} s (first line with events applied: ${(big!.firstProgressMs! / 1000).toFixed(2)} s; longest silence ${(big!.longestSilenceMs! / 1000).toFixed(1)} s)`, () => big!.firstLineMs! <= 2000);
   const l5 = f.latency?.byRate["5000"];
   add("latency p99 at 5,000 events/s", "< 10 ms", !!l5, () => `${l5!.p99.toFixed(2)} ms (p50 ${l5!.p50.toFixed(2)}, max ${l5!.max.toFixed(2)})`, () => l5!.p99 < 10);
   const lr = f.latency?.duringRebuild;
@@ -96,7 +106,8 @@ const NOTES = [
   "The naive baseline uses the SQLite settings of Kappa's views (WAL, synchronous=NORMAL), so the ratio measures batching, not durability settings; on SQLite's defaults (an fsync per event) it is far slower (see the figures).",
   "Latency is from the publish call (Kappa's PipelinedPublisher) to the first poll, on its own thread every ~0.2 ms, that finds the view's checkpoint at or past the event; the worker is a separate process.",
   "Queries are one at a time (named query top_users, n=10). \"During promotions\": the live pointer swaps v1 ⇄ v2 every 250 ms; idle and promotion windows alternate twice so load from elsewhere hits both.",
-  "Peak RSS is VmHWM of the worker process after a single replay.",
+  "Peak RSS is VmHWM of the worker process after a single replay. The largest memory run is deployed with `kappa deploy --wait` (the CLI as a subprocess, default flags), timed to its first progress line on stderr and to the longest gap between two lines.",
+  "`kappa deploy --wait` (figure 9) is the CLI as a subprocess with the default flags, schema check included, timed from its spawn to its exit, against a raw read of the same server in the same stage. keyed_upsert (bench/processors/keyed_upsert.mjs) does one upsert per event into ~10,000 keys; orders_by_user one per order.placed (40% of events) into ~500.",
 ];
 
 function markdown(r: Results): string {
@@ -122,6 +133,13 @@ function markdown(r: Results): string {
     row("4. Kappa replay, deploy → caught up", `${fmt(f.replay.replay)} events/s`, `best of ${f.replay.runs.map(fmt).join(", ")} (deploy v1, then \`kappa replay\` v2); ${f.replay.seconds} s for ${fmt(f.replay.events)} events; first batch after ${f.replay.startupMs} ms; CPU/event ${cpu(f.replay.cpuUs)}`);
     row("   Kappa replay, first batch → caught up", `${fmt(f.replay.steady)} events/s`, "");
   }
+  if (f.deploy) {
+    const d = f.deploy;
+    row("9. raw read on the deploy stage's server", `${fmt(d.rawRead)} events/s`, `best of ${d.rawRuns.map(fmt).join(", ")} (before and after the deploys)`);
+    for (const r of d.runs) {
+      row(`   kappa deploy ${r.processor === "keyed_upsert" ? "keyed_upsert.mjs" : r.processor + ".ts"} --wait${r.flags.length ? " " + r.flags.join(" ") : ""}`, `${fmt(r.rate)} events/s`, `${r.seconds} s for ${fmt(r.events)} events, spawn to exit; first progress line after ${r.firstLineMs} ms, first with events applied after ${r.firstProgressMs} ms; CPU/event ${cpu(r.cpuUs)}`);
+    }
+  }
   if (f.replayProfile) row("   Kappa replay under --cpu-prof", `${fmt(f.replayProfile.replay)} events/s`, "profile below");
   if (f.append) {
     row("5. append: raw pipelined loop with Nats-Msg-Id", `${fmt(f.append.raw)} events/s`, `best of ${f.append.runs.raw.map(fmt).join(", ")}; CPU/event ${cpu(f.append.cpuUs.raw)}`);
@@ -145,7 +163,7 @@ function markdown(r: Results): string {
   if (f.memory) {
     const same = f.replay?.events === f.memory.baseEvents;
     row(`8. worker peak RSS, ${fmt(f.memory.baseEvents)} events`, `${f.memory.basePeakMb} MB`, same ? `the replay of figure 4 (idle ${f.replay!.idleRssMb} MB, at catch-up ${f.replay!.rssAtEndMb} MB)` : "");
-    for (const run of f.memory.runs) row(`8. worker peak RSS, ${fmt(run.events)} events`, `${run.peakMb} MB`, `replay ${fmt(run.replay)}/s (steady ${fmt(run.steady)}/s)`);
+    for (const run of f.memory.runs) row(`8. worker peak RSS, ${fmt(run.events)} events`, `${run.peakMb} MB`, `replay ${fmt(run.replay)}/s (steady ${fmt(run.steady)}/s)${run.firstLineMs !== undefined ? `; by \`kappa deploy --wait\`: first progress line after ${run.firstLineMs} ms, first with events applied after ${run.firstProgressMs} ms, longest gap between lines ${run.longestSilenceMs} ms` : ""}`);
   }
   const ratios = ratiosOf(r);
   const parts = [

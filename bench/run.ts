@@ -2,7 +2,7 @@
  * `npm run bench`: measures Kappa's replay, append, latency, queries and memory against the limits of
  * the same machine in the same run, then writes bench/RESULTS.md and bench/results.json.
  * Options: --events N, --naive-events N, --memory-events N[,N…], --memory-base N, --latency-seconds S,
- * --query-events N, --skip a,b / --only a,b (stages: read apply naive replay profile append latency query memory filters).
+ * --query-events N, --skip a,b / --only a,b (stages: read apply naive replay deploy profile append latency query memory filters).
  */
 import { parseArgs } from "node:util";
 import { mkdtempSync } from "node:fs";
@@ -14,13 +14,14 @@ import { load1 } from "./lib/cpu.js";
 import { measureRead } from "./measure/read.js";
 import { measureApply, measureNaive } from "./measure/apply.js";
 import { measureReplay } from "./measure/replay.js";
+import { measureDeploy } from "./measure/deploy.js";
 import { measureAppend } from "./measure/append.js";
 import { measureLatency } from "./measure/latency.js";
 import { measureQueries } from "./measure/query.js";
 import { measureFilters } from "./measure/filters.js";
 import { writeReport, ratiosOf, type Results } from "./report.js";
 
-const STAGES = ["read", "apply", "naive", "replay", "profile", "append", "latency", "query", "memory", "filters"] as const;
+const STAGES = ["read", "apply", "naive", "replay", "deploy", "profile", "append", "latency", "query", "memory", "filters"] as const;
 type Stage = (typeof STAGES)[number];
 
 const { values: o } = parseArgs({
@@ -88,6 +89,7 @@ try {
     f.naive = await measureNaive(await corpusFile(n), n);
   });
   await stage("replay", async () => void (f.replay = await measureReplay(corpus, events, { runs: 2 })));
+  await stage("deploy", async () => void (f.deploy = await measureDeploy(corpus, events)));
   await stage("profile", async () => {
     const dir = mkdtempSync(join(scratch, "prof-"));
     const r = await measureReplay(corpus, events, { label: "replay --cpu-prof", profileDir: dir });
@@ -104,9 +106,11 @@ try {
     const base = results.options.memoryBase;
     const small = f.replay && f.replay.events === base ? f.replay : await measureReplay(await corpusFile(base), base, { label: "memory base" });
     f.memory = { baseEvents: base, basePeakMb: small.peakRssMb, runs: [] };
+    const largest = Math.max(...results.options.memoryEvents);
     for (const big of results.options.memoryEvents) {
-      const large = await measureReplay(await corpusFile(big), big, { label: `memory ${big.toLocaleString("en-US")}` });
-      f.memory.runs.push({ events: big, peakMb: large.peakRssMb, replay: large.replay, steady: large.steady });
+      // The largest log is deployed as a user does (`kappa deploy --wait`): how soon it says something, and whether it ever goes quiet.
+      const large = await measureReplay(await corpusFile(big), big, { label: `memory ${big.toLocaleString("en-US")}`, viaCli: big === largest });
+      f.memory.runs.push({ events: big, peakMb: large.peakRssMb, replay: large.replay, steady: large.steady, ...(large.cli ? { firstLineMs: large.cli.firstLineMs, firstProgressMs: large.cli.firstProgressMs, longestSilenceMs: large.cli.longestSilenceMs } : {}) });
       writeReport(o.out!, results, false);
     }
   });

@@ -1,7 +1,7 @@
 /** Fresh servers, connections and the generated event corpus that every stage works on. */
-import { createWriteStream, closeSync, openSync, readSync, mkdtempSync, rmSync, existsSync, renameSync } from "node:fs";
+import { createWriteStream, closeSync, openSync, readSync, mkdtempSync, mkdirSync, rmSync, existsSync, renameSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { once } from "node:events";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { NatsServer, connectNats, ensureStream, DEFAULT_STREAM, type OutgoingEvent } from "../../src/log/index.js";
@@ -12,8 +12,13 @@ import { Progress } from "./progress.js";
 
 export const SPEC = DEFAULT_STREAM;
 
-/** The run's scratch directory (corpus files, data dirs); removed at the end of the run. */
-export const scratch = mkdtempSync(join(tmpdir(), "kappa-bench-"));
+/**
+ * The run's scratch directory (corpus files, data dirs; several GB at 10M events), under bench/.work
+ * (git-ignored) rather than a possibly small /tmp; removed at the end of the run.
+ */
+const work = fileURLToPath(new URL("../.work/", import.meta.url));
+mkdirSync(work, { recursive: true });
+export const scratch = mkdtempSync(join(work, "run-"));
 trackDir(scratch);
 export function removeScratch(): void {
   rmSync(scratch, { recursive: true, force: true });

@@ -11,6 +11,8 @@ const bin = fileURLToPath(new URL("../../bin/kappa.js", import.meta.url));
 /** A running `kappa` subprocess with its output collected line by line. */
 export class KappaProcess {
   readonly lines: string[] = [];
+  /** performance.now() when each of `lines` arrived. */
+  readonly lineTimes: number[] = [];
   /** Standard output alone (up to 1 MB), for commands that print JSON. */
   stdout = "";
   readonly exited: Promise<number | null>;
@@ -36,7 +38,10 @@ export class KappaProcess {
   }
 
   #onLine(l: string): void {
-    if (this.lines.length < 5000) this.lines.push(l);
+    if (this.lines.length < 5000) {
+      this.lines.push(l);
+      this.lineTimes.push(performance.now());
+    }
     if (process.env.BENCH_ECHO) process.stderr.write(`    [${this.pid}] ${l}\n`);
     this.#watchers = this.#watchers.filter((w) => (w.test(l) ? (w.resolve(l), false) : true));
   }

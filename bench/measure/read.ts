@@ -28,7 +28,7 @@ type Variant = "receive" | "parse" | "shaped";
 const dec = new TextDecoder();
 
 /** Reads the stream once from the start with an ordered consumer; returns elapsed ms. */
-async function readOnce(js: JetStreamClient, lastSeq: number, variant: Variant, label: string): Promise<number> {
+export async function readOnce(js: JetStreamClient, lastSeq: number, variant: Variant, label: string): Promise<number> {
   const c = await js.consumers.get(SPEC.stream);
   const bar = new Progress(label, lastSeq);
   let sink = 0;

@@ -15,6 +15,7 @@ import { withScope, type Scope } from "../lib/scope.js";
 import { Progress } from "../lib/progress.js";
 import { rate, sleep } from "../lib/stats.js";
 import { CpuMeter, perEvent } from "../lib/cpu.js";
+import { spawnDeploy, type DeployLines } from "./deploy.js";
 
 export const PROCESSOR = fileURLToPath(new URL("../../examples/orders/orders_by_user.ts", import.meta.url));
 
@@ -38,6 +39,8 @@ export interface ReplayResult {
   profile?: string;
   /** The version's apply thread's profile (node writes one per thread). */
   threadProfile?: string;
+  /** With `viaCli`: what `kappa deploy --wait` printed, when. */
+  cli?: DeployLines;
 }
 
 /** A worker subprocess on a data dir of its own; resolves once it runs. */
@@ -90,7 +93,7 @@ async function timedRun(start: () => Promise<{ processor: string; version: numbe
  * then (with runs = 2) `kappa replay` of v2 from the start on the same server; the best run counts.
  * Peak RSS is taken after the first run, so it is the figure of a single replay.
  */
-export async function measureReplay(corpus: string, events: number, opts: { label?: string; profileDir?: string; runs?: 1 | 2 } = {}): Promise<ReplayResult> {
+export async function measureReplay(corpus: string, events: number, opts: { label?: string; profileDir?: string; runs?: 1 | 2; viaCli?: boolean } = {}): Promise<ReplayResult> {
   const label = opts.label ?? "kappa replay";
   return withScope(async (scope) => {
     const server = await startServer(scope);
@@ -102,10 +105,19 @@ export async function measureReplay(corpus: string, events: number, opts: { labe
     await sleep(1000); // an idle gap that also marks where the replay starts in a profile
     const idleRssMb = Math.round(rss.maxRssKb / 1024);
     const pids = { worker: proc.pid, server: server.pid };
+    let cli: Promise<DeployLines> | undefined;
     const runs = [await timedRun(async () => {
+      if (opts.viaCli) {
+        // As a user deploys: the CLI, default flags, waiting with its progress lines.
+        const p = spawnDeploy(scope, server.url, dataDir.root, PROCESSOR);
+        cli = p.done;
+        await p.proc.waitForLine(/v1 registered/, 120_000);
+        return { processor: "orders_by_user", version: 1 };
+      }
       const d = await deployModule(nc, SPEC, PROCESSOR, { from: "start" });
       return { processor: d.processor, version: d.version.version };
     }, dataDir, last, label, pids)];
+    const cliLines = cli ? await cli : undefined;
     const mem = rss.stop();
     const rssAtEnd = rss.samples.at(-1)?.rssKb ?? 0;
     if (opts.runs === 2) {
@@ -139,6 +151,7 @@ export async function measureReplay(corpus: string, events: number, opts: { labe
       idleRssMb,
       ...(profile ? { profile } : {}),
       ...(threadProfile ? { threadProfile } : {}),
+      ...(cliLines ? { cli: cliLines } : {}),
     };
   });
 }
