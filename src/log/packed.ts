@@ -61,7 +61,9 @@ export class BatchPacker {
   /** The next batch starts at about the size of the last one, so trickles stay small and replays grow once. */
   #capacity = MIN_CAPACITY;
 
-  constructor(private readonly prefixLength: number) {
+  /** `types`: a table to start from (a reader on another thread packs with the table of the version's own packer). */
+  constructor(private readonly prefixLength: number, types: readonly string[] = []) {
+    for (const t of types) this.#learn(t);
     this.#buf = new ArrayBuffer(this.#capacity);
     this.#u8 = new Uint8Array(this.#buf);
     this.#dv = new DataView(this.#buf);
@@ -76,15 +78,35 @@ export class BatchPacker {
     return this.#end - this.#count * RECORD;
   }
 
+  /** Types in the table by type (the subject map above fills as subjects are met). */
+  readonly #byType = new Map<string, number>();
+
+  #learn(type: string): number {
+    const t = this.#typeList.length;
+    this.#byType.set(type, t);
+    this.#typeList.push(type);
+    return t;
+  }
+
+  /** The type table so far (to seed a packer on another thread). */
+  get types(): readonly string[] {
+    return this.#typeList;
+  }
+
+  /** Takes in the types a batch packed elsewhere (from this packer's table) added, so indices stay one table. */
+  absorb(b: Pick<PackedBatch, "typeBase" | "newTypes">): void {
+    for (let i = 0; i < b.newTypes.length; i++) if (b.typeBase + i === this.#typeList.length) this.#learn(b.newTypes[i]!);
+  }
+
   /** Adds one message; `seq` and `timestampNanos` come from its delivery info. */
   add(m: JsMsg, seq: number, timestampNanos: number): void {
     // Keyed by the whole subject: the client has decoded it already, and no slice per message.
     const subject = m.subject;
     let t = this.#types.get(subject);
     if (t === undefined) {
-      t = this.#typeList.length;
+      const type = subject.slice(this.prefixLength);
+      t = this.#byType.get(type) ?? this.#learn(type);
       this.#types.set(subject, t);
-      this.#typeList.push(subject.slice(this.prefixLength));
     }
     const { raw, hdr } = rawBytes(m);
     const need = this.#end + RECORD + raw.length;

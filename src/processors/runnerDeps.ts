@@ -6,6 +6,7 @@ import type { ThreadInit } from "./applyProtocol.js";
 import type { StoredCode } from "./codeStore.js";
 import type { OutboxGate } from "./outbox.js";
 import type { LiveFirst } from "./liveFirst.js";
+import type { BulkReader } from "./bulkReader.js";
 
 /** Default for `--handler-timeout`. */
 export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
@@ -22,6 +23,8 @@ export interface RunnerDeps {
   js: JetStreamClient;
   /** Reads while the version is catching up (a connection of its own, so live versions do not wait behind a backlog); `js` once caught up. */
   bulkJs?: JetStreamClient;
+  /** The same on a thread of its own (its own connection, lower priority); preferred over bulkJs. */
+  bulkReader?: BulkReader;
   jsm: JetStreamManager;
   dataDir: DataDir;
   input: InputSpec;

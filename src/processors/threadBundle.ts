@@ -8,7 +8,11 @@ import { writeAtomicallyText } from "../views/index.js";
 import { hashCode } from "./codeStore.js";
 import { bundleEsm } from "./esmBundle.js";
 
-const ENTRY = fileURLToPath(new URL("./applyThread.ts", import.meta.url));
+const ENTRIES = {
+  "apply-thread": fileURLToPath(new URL("./applyThread.ts", import.meta.url)),
+  "reader-thread": fileURLToPath(new URL("./readerThread.ts", import.meta.url)),
+} as const;
+type ThreadKind = keyof typeof ENTRIES;
 const require = createRequire(import.meta.url);
 
 /**
@@ -29,30 +33,40 @@ const keepLocations: Plugin = {
   },
 };
 
-let built: Promise<{ text: string; name: string }> | undefined;
+const built = new Map<ThreadKind, Promise<{ text: string; name: string }>>();
 
 /**
  * The apply thread's program as one plain ES module in `dir` (bundled once per process, written again
  * when the directory was wiped). A worker thread does not inherit tsx's loader, and starting tsx in each
  * thread costs most of a second.
  */
-export async function applyThreadFile(dir: string): Promise<string> {
-  if (!built) {
-    built = bundle();
-    built.catch(() => (built = undefined));
+export function applyThreadFile(dir: string): Promise<string> {
+  return threadFile("apply-thread", dir);
+}
+
+/** The bulk reader thread's program (readerThread.ts), the same way. */
+export function readerThreadFile(dir: string): Promise<string> {
+  return threadFile("reader-thread", dir);
+}
+
+async function threadFile(kind: ThreadKind, dir: string): Promise<string> {
+  let b = built.get(kind);
+  if (!b) {
+    built.set(kind, (b = bundle(kind)));
+    b.catch(() => built.delete(kind));
   }
-  const { text, name } = await built;
+  const { text, name } = await b;
   const file = join(dir, name);
   if (!existsSync(file)) writeAtomicallyText(file, text);
   return file;
 }
 
-async function bundle(): Promise<{ text: string; name: string }> {
+async function bundle(kind: ThreadKind): Promise<{ text: string; name: string }> {
   let text: string;
   try {
-    text = await bundleEsm(ENTRY, { plugins: [keepLocations] });
+    text = await bundleEsm(ENTRIES[kind], { plugins: [keepLocations] });
   } catch (err) {
-    throw new KappaError("THREAD_BUNDLE_FAILED", `cannot build the apply thread: ${messageOf(err)}`, { hint: "reinstall Kappa's dependencies (npm ci)", cause: err });
+    throw new KappaError("THREAD_BUNDLE_FAILED", `cannot build the ${kind.replace("-", " ")}: ${messageOf(err)}`, { hint: "reinstall Kappa's dependencies (npm ci)", cause: err });
   }
-  return { text, name: `apply-thread-${hashCode(text).slice(0, 16)}.mjs` };
+  return { text, name: `${kind}-${hashCode(text).slice(0, 16)}.mjs` };
 }

@@ -1,5 +1,6 @@
-import { LogSubscription, DEFAULT_LIMITS, type BatchPacker, type PackedBatch } from "../log/index.js";
+import { LogSubscription, DEFAULT_LIMITS, type BatchPacker, type PackedBatch, type ReadSpec } from "../log/index.js";
 import type { RunnerDeps } from "./runnerDeps.js";
+import type { PackedSubscription } from "./bulkReader.js";
 
 /** Aim for batches that apply in about this long. */
 const BATCH_TARGET_MS = 100;
@@ -36,12 +37,13 @@ export interface ReaderHost {
  * One version's reading of its log. One subscription at a time, each a new generation: batches and
  * reports of an older one are ignored, and a subscription that finishes opening after a newer one was
  * asked for is closed at once, so two consumers never feed one view. While catching up it reads on the
- * bulk connection in large pulls (small ones while live versions have events: live first); once caught
- * up on the main connection in small ones. It pauses while the apply thread holds MAX_QUEUED batches, and
+ * worker's bulk reader thread (its own connection, lower priority) or else the bulk connection, in large
+ * pulls (small ones while live versions have events: live first); once caught up on the main connection
+ * in small ones. It pauses while the apply thread holds MAX_QUEUED batches, and
  * sizes batches so one applies in about BATCH_TARGET_MS.
  */
 export class VersionReader {
-  #sub: LogSubscription<PackedBatch> | undefined;
+  #sub: PackedSubscription | undefined;
   #generation = 0;
   #onBulk = false;
   /** The batch size learned so far (kept across re-subscribes). */
@@ -69,17 +71,24 @@ export class VersionReader {
   async open(startSeq: number, stillWanted: () => boolean): Promise<boolean> {
     const gen = ++this.#generation;
     await this.#detach()?.stop().catch(() => {});
-    let sub: LogSubscription<PackedBatch>;
+    let sub: PackedSubscription;
     try {
-      const bulk = !this.host.caughtUp && this.deps.bulkJs !== undefined;
+      const bulk = !this.host.caughtUp && (this.deps.bulkReader !== undefined || this.deps.bulkJs !== undefined);
       this.#onBulk = bulk;
-      sub = await LogSubscription.openPacked(bulk ? this.deps.bulkJs! : this.deps.js, {
+      const spec: ReadSpec = {
         stream: this.deps.input.stream,
         prefix: this.deps.input.prefix,
         startSeq,
         prefetch: this.#prefetch,
         limits: { ...DEFAULT_LIMITS, ...this.deps.limits, maxEvents: Math.min(this.#batchEvents, this.#maxEventsCap) },
-      }, this.packer, (b) => this.#onBatch(b, gen));
+      };
+      // Each subscription's first batch carries the whole type table: batches of the previous one may
+      // have come from another thread's packer.
+      this.packer.reset(true);
+      const onBatch = (b: PackedBatch) => this.#onBatch(b, gen);
+      sub = bulk && this.deps.bulkReader
+        ? await this.deps.bulkReader.open(spec, this.packer, onBatch)
+        : await LogSubscription.openPacked(bulk ? this.deps.bulkJs! : this.deps.js, spec, this.packer, onBatch);
     } catch (err) {
       if (gen === this.#generation) this.host.onReadError(err);
       return false;
@@ -98,7 +107,7 @@ export class VersionReader {
   }
 
   /** Starts a new generation without reading: what was queued is dropped, and the old subscription's end is no failure. Returns it, still open. */
-  abandon(): LogSubscription<PackedBatch> | undefined {
+  abandon(): PackedSubscription | undefined {
     const sub = this.#detach();
     if (sub) this.#generation++;
     return sub;
@@ -121,7 +130,7 @@ export class VersionReader {
     if (this.host.queued < MAX_QUEUED && !this.#hold) this.#sub?.resume();
   }
 
-  #detach(): LogSubscription<PackedBatch> | undefined {
+  #detach(): PackedSubscription | undefined {
     const sub = this.#sub;
     this.#sub = undefined;
     return sub;

@@ -23,6 +23,7 @@ import { SnapshotSchedule } from "./snapshotSchedule.js";
 import { SnapshotTaker } from "./snapshotTaker.js";
 import { LiveFirst } from "./liveFirst.js";
 import { schemaNoteText } from "./schemaCheck.js";
+import { BulkReader } from "./bulkReader.js";
 
 const ACTIVE = new Set(["building", "caught-up", "live"]);
 /** Errors that say the code itself is bad: the version fails. Anything else is retried. */
@@ -48,6 +49,8 @@ export class Worker {
   #closed = false;
   /** Live versions first: rebuilds read in small pulls and apply at lower priority while live ones have events. */
   #liveFirst: LiveFirst | undefined;
+  /** Reads for versions catching up, on a thread and connection of its own. */
+  #bulkReader: BulkReader | undefined;
 
   private constructor(
     private readonly opts: WorkerOptions,
@@ -86,6 +89,7 @@ export class Worker {
 
   async #begin(): Promise<void> {
     this.#liveFirst = await LiveFirst.create();
+    if (this.opts.bulkReader) this.#bulkReader = new BulkReader(this.opts.bulkReader, this.#liveFirst.lowerRebuilds, this.opts.dataDir.root + "/code");
     // A new replica seeds missing view files from snapshots; without the bucket it replays the whole log.
     this.#snapshots = await SnapshotStore.open(this.opts.nc, this.opts.spec.stream, this.opts.spec.replicas).catch((err: unknown) => void this.#log(`snapshots are off: ${messageOf(err)}`));
     if (this.#snapshots) {
@@ -218,6 +222,7 @@ export class Worker {
       nc: this.opts.nc,
       js: this.js,
       ...(this.opts.bulkNc ? { bulkJs: jetstream(this.opts.bulkNc) } : {}),
+      ...(this.#bulkReader ? { bulkReader: this.#bulkReader } : {}),
       jsm: this.jsm,
       dataDir: this.opts.dataDir,
       input,
@@ -278,6 +283,7 @@ export class Worker {
     await this.#stats?.close();
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
     this.runners.clear();
+    await this.#bulkReader?.close();
     // Leases go back only after the outboxes stopped: the next writer then finds everything we published.
     await Promise.all([...this.writers.values()].map((w) => w.close()));
     this.writers.clear();

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { BatchLimits, StreamSpec } from "../log/index.js";
+import type { BatchLimits, NatsOptions, StreamSpec } from "../log/index.js";
 import type { DataDir } from "../views/index.js";
 import type { WorkerLock } from "./workerLock.js";
 
@@ -19,6 +19,12 @@ export interface WorkerOptions {
    * ahead of a live version's next event (the client parses a socket's bytes in order). Default: `nc`.
    */
   bulkNc?: NatsConnection;
+  /**
+   * How the bulk reader thread connects: versions catching up then read on a thread of their own, with
+   * its own connection, at lower priority; the main thread parses only live versions' messages. Takes
+   * the place of `bulkNc` (`kappa run` and `kappa dev` use it).
+   */
+  bulkReader?: NatsOptions;
   /** One line per notable thing (deploys seen, catch-ups, failures, retries). */
   log?: (line: string) => void;
   /** How often the whole catalog is read again, in case the watch stalled (default 5000 ms). */

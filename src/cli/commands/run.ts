@@ -6,7 +6,6 @@ import { InputError, KappaError } from "../../errors.js";
 import { Worker, acquireWorkerLock, DEFAULT_LEASE_TTL_MS, DEFAULT_HANDLER_TIMEOUT_MS, DEFAULT_SNAPSHOT_MIN_INTERVAL_MS, type WorkerOptions } from "../../processors/index.js";
 import { validateProcessorName } from "../../views/index.js";
 import { CliContext } from "../context.js";
-import { startHttpServer } from "../http/index.js";
 import { queryCapOptions, withQueryCapFlags, type QueryCapFlags } from "../flags.js";
 import { parsePort } from "./serve.js";
 import { appendOptions, appendSettings, type AppendFlags } from "./serveAppend.js";
@@ -132,12 +131,10 @@ export function registerRun(program: Command): void {
       const place = placement(o);
       const handlerTimeoutMs = handlerTimeout(o);
       const nc = await connectNats(ctx.natsOptions({ reconnectForever: true, name: "kappa-worker" }));
-      const bulkNc = await connectNats(ctx.natsOptions({ reconnectForever: true, name: "kappa-worker-bulk" })).catch(async (err: unknown) => {
+      // Rebuilds read on a thread and connection of their own (live first).
+      const bulkReader = ctx.natsOptions({ reconnectForever: true, name: "kappa-worker-bulk" });
+      const worker = await Worker.start({ nc, bulkReader, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, handlerTimeoutMs, ...place }).catch(async (err: unknown) => {
         await nc.close();
-        throw err;
-      });
-      const worker = await Worker.start({ nc, bulkNc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, handlerTimeoutMs, ...place }).catch(async (err: unknown) => {
-        await Promise.all([nc.close(), bulkNc.close()]);
         throw err;
       });
       await warnReplicaShortfalls(nc, ctx.spec, log);
@@ -145,7 +142,7 @@ export function registerRun(program: Command): void {
       const sig = await interrupted();
       log(`${sig}: stopping`);
       await worker.close();
-      await Promise.all([nc.close(), bulkNc.close()]);
+      await nc.close();
     });
 
   const dev = program
@@ -188,15 +185,15 @@ export function registerRun(program: Command): void {
       let worker: Worker | undefined;
       let http: { url: string; close: () => Promise<void> } | undefined;
       let nc: Awaited<ReturnType<typeof connectNats>> | undefined;
-      let bulkNc: Awaited<ReturnType<typeof connectNats>> | undefined;
       try {
         // Inside the try: a refused connection must still stop the servers and free the lock.
         nc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev" });
         writeFileSync(ctx.dataDir.natsUrlFile, server.url + "\n");
-        bulkNc = await connectNats({ url: server.url, reconnectForever: true, name: "kappa-dev-bulk" });
-        worker = await Worker.start({ nc, bulkNc, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock, handlerTimeoutMs, ...place });
+        const bulkReader = { url: server.url, reconnectForever: true, name: "kappa-dev-bulk" };
+        worker = await Worker.start({ nc, bulkReader, spec: ctx.spec, dataDir: ctx.dataDir, log, limits, lock, handlerTimeoutMs, ...place });
         await warnReplicaShortfalls(nc, ctx.spec, log);
-        if (o.serve) http = await startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log, ...(token !== undefined ? { token } : {}), ...queryCapOptions(o), append });
+        // Loaded only here: the HTTP stack is most of the CLI's start-up, and no other command needs it.
+        if (o.serve) http = await (await import("../http/index.js")).startHttpServer(ctx, { host: "127.0.0.1", port: parsePort(o.port), nc, log, ...(token !== undefined ? { token } : {}), ...queryCapOptions(o), append });
         log(`kappa dev: NATS ${server.url} (pid ${server.pids.join(", ")}), data dir ${ctx.dataDir.root}${http ? `, HTTP ${http.url}` : ""} — Ctrl-C stops`);
         if (ctx.json) process.stdout.write(JSON.stringify({ ready: true, nats: server.url, http: http?.url ?? null, ...(http ? { statusPage: `${http.url}/`, openapi: `${http.url}/openapi.json`, auth: token ? "bearer" : "none", append: append.allow } : {}), dataDir: ctx.dataDir.root }) + "\n");
         else process.stderr.write(devBanner(http?.url, ctx.dataDir.root, { token: token !== undefined, append: append.allow }));
@@ -206,7 +203,6 @@ export function registerRun(program: Command): void {
         await http?.close().catch(() => {});
         await worker?.close().catch(() => {});
         await nc?.close().catch(() => {});
-        await bulkNc?.close().catch(() => {});
         rmSync(ctx.dataDir.natsUrlFile, { force: true });
         await server.close();
         lock.release();

@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import { CliContext, type GlobalOptions } from "../context.js";
 import { queryCapOptions, withQueryCapFlags, type QueryCapFlags } from "../flags.js";
-import { startHttpServer } from "../http/index.js";
 import { warnReplicaShortfalls } from "../replicas.js";
 import { appendOptions, appendSettings, type AppendFlags } from "./serveAppend.js";
 import { MAX_STALENESS_HELP, parseMaxStaleness } from "./queryRemote.js";
@@ -54,6 +53,8 @@ export function registerServe(program: Command): void {
       const ctx = new CliContext({ ...g, tlsCert: undefined, tlsKey: undefined });
       // The HTTP token; NATS has its own (--nats-token).
       const token = flags.token ?? process.env.KAPPA_HTTP_TOKEN;
+      // Loaded only here: the HTTP stack is most of the CLI's start-up, and no other command needs it.
+      const { startHttpServer } = await import("../http/index.js");
       const server = await startHttpServer(ctx, {
         host: flags.host,
         port: parsePort(flags.port),
