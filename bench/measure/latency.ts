@@ -8,21 +8,28 @@
  */
 import { Worker as Thread } from "node:worker_threads";
 import { deployModule, replayProcessor } from "../../src/processors/index.js";
-import { readCheckpoint } from "../../src/views/index.js";
+import { Catalog, readCheckpoint, retire } from "../../src/views/index.js";
 import { rawPublish } from "../lib/rawPublish.js";
 import { ensureStream, PipelinedPublisher, type OutgoingEvent } from "../../src/log/index.js";
 import { SPEC, startServer, connect, corpusFile, loadCorpus } from "../lib/env.js";
 import { withScope } from "../lib/scope.js";
 import { latency, sleep, type Latency } from "../lib/stats.js";
-import { PROCESSOR, startWorker } from "./replay.js";
+import { PROCESSOR, startWorker, waitForCheckpoint } from "./replay.js";
 
 export interface LatencyResult {
   seconds: number;
   /** ms, keyed by events/s */
   byRate: Record<string, Latency & { achievedRate: number; ack: Latency }>;
-  /** At 5,000 events/s during the rebuild; `rebuildDone` says whether the rebuild finished before the measurement did. */
-  duringRebuild?: Latency & { achievedRate: number; ack: Latency; rebuildEvents: number; rebuildDone: boolean };
+  /** At 5,000 events/s during the rebuild, the worst of REBUILD_RUNS (by p99); `rebuildDone` says whether the rebuild finished before the measurement did. */
+  duringRebuild?: RebuildLatency;
+  /** Every run during a rebuild (the target holds only if it holds in each). */
+  rebuildRuns?: RebuildLatency[];
 }
+
+type RebuildLatency = Latency & { achievedRate: number; ack: Latency; rebuildEvents: number; rebuildDone: boolean };
+
+/** Separate rebuilds (each a replay of the whole log) during which live latency is measured. */
+const REBUILD_RUNS = 3;
 
 const RATES = [1000, 5000];
 const REBUILD_RATE = 5000;
@@ -54,7 +61,7 @@ async function paced(pub: PipelinedPublisher, events: OutgoingEvent[], perSec: n
 }
 
 export async function measureLatency(seconds: number, rebuildEvents = 0): Promise<LatencyResult> {
-  const need = RATES.reduce((s, r) => s + r * (seconds + 1), 0) + (rebuildEvents ? REBUILD_RATE * (seconds + 1) : 0);
+  const need = RATES.reduce((s, r) => s + r * (seconds + 1), 0) + (rebuildEvents ? REBUILD_RUNS * REBUILD_RATE * (seconds + 1) : 0);
   const everything = loadCorpus(await corpusFile(need + rebuildEvents));
   const history = everything.slice(0, rebuildEvents);
   const all = everything.slice(rebuildEvents);
@@ -110,14 +117,19 @@ export async function measureLatency(seconds: number, rebuildEvents = 0): Promis
       process.stderr.write(`  ${perSec} events/s for ${seconds + 1} s (1 s warm-up)…\n`);
       byRate[String(perSec)] = await measure(perSec);
     }
-    let duringRebuild: LatencyResult["duringRebuild"];
-    if (history.length) {
+    const rebuildRuns: RebuildLatency[] = [];
+    const catalog = await Catalog.open(nc, SPEC.stream);
+    for (let run = 0; history.length && run < REBUILD_RUNS; run++) {
       const r = await replayProcessor(nc, SPEC, dep.processor, { from: "start" });
       const rebuilt = dataDir.viewFile(r.processor, r.version.version);
-      process.stderr.write(`  ${REBUILD_RATE} events/s for ${seconds + 1} s while v${r.version.version} rebuilds ${history.length} events…\n`);
+      process.stderr.write(`  ${REBUILD_RATE} events/s for ${seconds + 1} s while v${r.version.version} rebuilds ${history.length} events (run ${run + 1}/${REBUILD_RUNS})…\n`);
       const m = await measure(REBUILD_RATE);
-      duringRebuild = { ...m, rebuildEvents: history.length, rebuildDone: (readCheckpoint(rebuilt) ?? 0) >= history.length };
+      rebuildRuns.push({ ...m, rebuildEvents: history.length, rebuildDone: (readCheckpoint(rebuilt) ?? 0) >= history.length });
+      // The next rebuild starts beside the live version alone: this one finishes and is retired.
+      await waitForCheckpoint(rebuilt, (readCheckpoint(file) ?? 0), `v${r.version.version} done`, 300_000);
+      await retire(catalog, r.processor, r.version.version);
     }
-    return { seconds, byRate, ...(duringRebuild ? { duringRebuild } : {}) };
+    const duringRebuild = rebuildRuns.length ? rebuildRuns.reduce((a, b) => (b.p99 > a.p99 ? b : a)) : undefined;
+    return { seconds, byRate, ...(duringRebuild ? { duringRebuild, rebuildRuns } : {}) };
   });
 }
