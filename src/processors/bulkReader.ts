@@ -78,7 +78,11 @@ export class BulkReader {
   readonly #opening = new Map<number, { sub: RemoteSubscription; resolve: () => void; reject: (e: Error) => void }>();
   #closed = false;
 
-  constructor(private readonly nats: NatsOptions, private readonly lower: boolean, private readonly codeDir: string) {}
+  constructor(private readonly nats: NatsOptions, private readonly lower: boolean, private readonly codeDir: string) {
+    // Bundled now, not at the first rebuild: bundling is a burst of CPU at normal priority, which would
+    // land on whatever the rebuild is meant to give way to.
+    readerThreadFile(codeDir).catch(() => {});
+  }
 
   /** Opens a subscription on the reader thread; batches go to `handler` on this thread. */
   async open(spec: ReadSpec, packer: BatchPacker, handler: (b: PackedBatch) => void): Promise<PackedSubscription> {
