@@ -32,8 +32,8 @@ async function serving(e: TestEnv, opts: Parameters<typeof startHttpServer>[1]):
   return s;
 }
 
-async function lastSeq(): Promise<number> {
-  return (await env.jsm.streams.info(env.spec.stream)).state.last_seq;
+async function lastSeq(e: TestEnv = env): Promise<number> {
+  return (await e.jsm.streams.info(e.spec.stream)).state.last_seq;
 }
 
 beforeAll(async () => {
@@ -184,19 +184,21 @@ describe("POST /events: events in over HTTP", () => {
   });
 
   it("answers 503 with Retry-After, not 500, when NATS stops answering before the first request is stored", async () => {
+    // Its own nats-server: the pause must not reach the tests that share this file's server.
+    await using own = await TestEnv.start();
     // A fresh server has not yet set up atomic batches: that step is the first thing NATS trouble hits.
-    await using fresh = await serving(env, { port: 0, token: TOKEN, append: { allow: true, ackTimeoutMs: 1000 } });
-    const before = await lastSeq();
-    process.kill(env.server.pid, "SIGSTOP");
+    await using fresh = await serving(own, { port: 0, token: TOKEN, append: { allow: true, ackTimeoutMs: 1000 } });
+    const before = await lastSeq(own);
+    process.kill(own.server.pid, "SIGSTOP");
     let a: Answer;
     try {
       a = await post(fresh.url, "/events", [order("stalled1"), order("stalled2")]);
     } finally {
-      process.kill(env.server.pid, "SIGCONT");
+      process.kill(own.server.pid, "SIGCONT");
     }
     expect(a.status, JSON.stringify(a.json)).toBe(503);
     expect(Number(a.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-    expect(await lastSeq()).toBe(before);
+    expect(await lastSeq(own)).toBe(before);
   }, 30_000);
 
   it("answers the stream's own limit on batches in flight as retryable, never as the request's fault", async () => {
@@ -226,20 +228,22 @@ describe("POST /events: events in over HTTP", () => {
     expect(over.json.error).toBe("RATE_LIMITED");
     expect(Number(over.headers.get("retry-after"))).toBeGreaterThanOrEqual(3);
 
-    await using narrow = await serving(env, { port: 0, token: TOKEN, append: { allow: true, limits: { maxRequests: 1 } } });
+    // Its own nats-server for the pause, so the tests sharing this file's server never meet a stopped one.
+    await using own = await TestEnv.start();
+    await using narrow = await serving(own, { port: 0, token: TOKEN, append: { allow: true, limits: { maxRequests: 1 } } });
     // A paused NATS holds the first request in flight; the second finds no room.
-    process.kill(env.server.pid, "SIGSTOP");
+    process.kill(own.server.pid, "SIGSTOP");
     try {
       const slow = post(narrow.url, "/events", [order("s1"), order("s2")]);
-      await new Promise((r) => setTimeout(r, 200));
+      await waitFor(async () => /^kappa_http_append_inflight_events 2$/m.test(await (await fetch(`${narrow.url}/metrics`, { headers: AUTH })).text()), 10_000, "the first request in flight");
       const busy = await post(narrow.url, "/events", [order("s3")]);
       expect(busy.status).toBe(429);
       expect(busy.json.error).toBe("APPEND_BUSY");
       expect(busy.headers.get("retry-after")).toBe("1");
-      process.kill(env.server.pid, "SIGCONT");
+      process.kill(own.server.pid, "SIGCONT");
       expect((await slow).status).toBe(200);
     } finally {
-      process.kill(env.server.pid, "SIGCONT");
+      process.kill(own.server.pid, "SIGCONT");
     }
   });
 

@@ -146,6 +146,12 @@ describe("metrics and health", () => {
   });
 
   it("stays up through a NATS outage: queries answer from SQLite and /healthz says degraded", async () => {
+    // Its own nats-server and worker: the kill must not reach the tests that share this file's server.
+    await using env = await TestEnv.start();
+    await env.appendOrders(100, 32);
+    await env.startWorker();
+    await deployModule(env.nc, env.spec, V1);
+    await env.waitForRecord("orders_by_user", (r) => r.live === 1);
     await using server = await startHttpServer(cliContext(env), { port: 0 });
     const health = async (url: string) => {
       const r = await fetch(`${url}/healthz`);

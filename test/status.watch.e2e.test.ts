@@ -2,7 +2,8 @@ import { describe, it, expect } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { resolve } from "node:path";
 import { TestEnv } from "./support/env.js";
-import { pidAlive } from "./support/dev.js";
+import { waitFor } from "./support/env.js";
+import { cmdlineOf, descendants, pidAlive, readStat, signalSame } from "./support/procs.js";
 import { deployModule } from "../src/processors/index.js";
 
 const BIN = resolve("bin/kappa.js");
@@ -32,10 +33,28 @@ function output(child: ChildProcess): { text: () => string; until: (check: (s: s
   };
 }
 
-const exited = (child: ChildProcess) => new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once("exit", (c) => r(c))));
+/** Its exit code; bounded, so a child that does not stop fails the test with its cleanup run (a test timeout skips `finally`). */
+const exited = (child: ChildProcess, ms = 15_000) =>
+  new Promise<number | null>((res, rej) => {
+    if (child.exitCode !== null) return res(child.exitCode);
+    const t = setTimeout(() => rej(new Error(`pid ${child.pid} did not exit within ${ms / 1000} s`)), ms);
+    child.once("exit", (c) => {
+      clearTimeout(t);
+      res(c);
+    });
+  });
 
 function stop(child: ChildProcess): void {
   if (child.pid && child.exitCode === null && pidAlive(child.pid)) child.kill("SIGKILL");
+}
+
+/** The kappa process script(1) runs on its terminal: a child of script's, found in /proc by script's PID. */
+async function kappaUnder(script: ChildProcess): Promise<{ pid: number; start: number }> {
+  return waitFor(() => {
+    const pid = descendants(script.pid!).find((p) => cmdlineOf(p).includes(BIN));
+    const start = pid === undefined ? undefined : readStat(pid)?.start;
+    return pid !== undefined && start !== undefined ? { pid, start } : undefined;
+  }, 15_000, "kappa started under script");
 }
 
 describe("kappa status --watch", () => {
@@ -50,8 +69,10 @@ describe("kappa status --watch", () => {
     const cmd = `exec ${process.execPath} ${BIN} --nats ${env.server.url} --data-dir ${env.dataDir.root} status --watch 0.3`;
     // script(1) runs the command on a new pseudo-terminal and copies what it draws to our pipe.
     const child = spawn("script", ["-qfec", cmd, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, TERM: "xterm", SHELL: "/bin/sh" } });
+    let kappaProc: { pid: number; start: number } | undefined;
     try {
       const out = output(child);
+      kappaProc = await kappaUnder(child);
       await out.until((s) => s.split(REDRAW).length >= 3 && /orders_by_user/.test(s), "two redraws");
       const frames = out.text().split(REDRAW).slice(1);
       expect(frames[0]).toMatch(/log head: 100/);
@@ -62,8 +83,11 @@ describe("kappa status --watch", () => {
       expect(out.text().split(REDRAW).at(-1)).toMatch(/│ \* │ v1 .*live.*│ 150 /);
       child.stdin!.write("\x03"); // Ctrl-C, turned into SIGINT by the terminal
       expect(await exited(child)).toBe(0);
+      expect(pidAlive(kappaProc.pid) && readStat(kappaProc.pid)?.start === kappaProc.start).toBe(false); // kappa itself exited
       expect(out.text()).toMatch(/\x1b\[\?25h/); // the cursor is shown again
     } finally {
+      // kappa by its own PID: killing script alone would leave it running on an orphaned terminal.
+      if (kappaProc) signalSame(kappaProc, "SIGKILL");
       stop(child);
     }
   });

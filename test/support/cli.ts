@@ -22,14 +22,28 @@ export function kappa(args: string[], opts: { env?: Record<string, string>; inpu
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Runs the `kappa` binary without blocking the test (for concurrent runs). */
-export function kappaAsync(args: string[], opts: { env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
+/**
+ * Runs the `kappa` binary without blocking the test (for concurrent runs). A run that has not exited after
+ * `timeoutMs` (default 120 s, below the test timeout) is killed by its PID and fails with its output so far,
+ * so a hung CLI neither outlives its test nor leaves only "test timed out".
+ */
+export function kappaAsync(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  return new Promise((res, rej) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env } });
     let stdout = "";
     let stderr = "";
+    let timedOut = false;
     child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-    child.on("exit", (code) => res({ code: code ?? -1, stdout, stderr }));
+    const guard = setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+    }, timeoutMs);
+    child.on("exit", (code, signal) => {
+      clearTimeout(guard);
+      if (!timedOut) return res({ code: code ?? -1, stdout, stderr });
+      rej(new Error(`kappa ${args.join(" ")} did not exit within ${timeoutMs / 1000} s: killed (pid ${child.pid}, ${signal})\n--- stdout so far\n${stdout.slice(-2000)}\n--- stderr so far\n${stderr.slice(-2000)}`));
+    });
   });
 }

@@ -1,10 +1,20 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll } from "vitest";
 
-/** Writes a plain-object processor module (no imports) to a temp file and returns its path. */
+/** The temp dirs this test file's processors were written to; removed once its tests are done. */
+const written: string[] = [];
+// Registered when a test file first imports this module (its collection phase), so it runs after that
+// file's last test; a module written at the top of a file is still there for every test that deploys it.
+afterAll(() => {
+  for (const dir of written.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes a processor module to a temp file (removed after the test file) and returns its path. */
 export function writeProcessor(body: string, file = "processor.mjs"): string {
   const dir = mkdtempSync(join(tmpdir(), "kappa-proc-"));
+  written.push(dir);
   const path = join(dir, file);
   writeFileSync(path, body);
   return path;

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { request } from "node:https";
 import { resolve } from "node:path";
 
@@ -49,50 +48,6 @@ export class ServeProcess {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
-}
-
-interface ProcStat {
-  pid: number;
-  ppid: number;
-  /** utime + stime, clock ticks. */
-  own: number;
-  /** cutime + cstime: children already reaped. */
-  reaped: number;
-}
-
-function readStat(pid: number): ProcStat | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The command name may hold spaces and parentheses: fields start after the last ")".
-    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { pid, ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The live descendants of a process (children, their children, ...), from /proc. */
-export function descendants(root: number): number[] {
-  const all = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map((d) => readStat(Number(d))).filter((s): s is ProcStat => s !== undefined);
-  const out: number[] = [];
-  const frontier = [root];
-  while (frontier.length) {
-    const p = frontier.pop()!;
-    for (const s of all) if (s.ppid === p) {
-      out.push(s.pid);
-      frontier.push(s.pid);
-    }
-  }
-  return out;
-}
-
-/** CPU seconds used by a process and all its descendants, live or reaped, read from /proc. */
-export function treeCpuSeconds(root: number): number {
-  const self = readStat(root);
-  if (!self) return NaN;
-  let ticks = self.own + self.reaped;
-  for (const pid of descendants(root)) ticks += readStat(pid)?.own ?? 0;
-  return ticks / 100; // USER_HZ is 100 on Linux
 }
 
 /** An HTTPS request that trusts one CA (the test's self-signed certificate). */

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { resolve } from "node:path";
-import { pidAlive } from "./dev.js";
+import { pidAlive } from "./procs.js";
 
 /** `kappa run` as a subprocess, so a test can SIGKILL or SIGSTOP it like a crash or a pause. */
 export class WorkerProcess {
