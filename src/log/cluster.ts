@@ -19,7 +19,10 @@ export interface ClusterOptions {
   name?: string;
 }
 
-/** A free TCP port on loopback, for route ports the members must know before any of them starts. */
+/** Starts of a cluster tried before giving up, when its first route port was taken before the server bound it. */
+const BIND_ATTEMPTS = 5;
+
+/** A free TCP port on loopback, for the first member's route port, which the others must know before they start. */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -40,35 +43,60 @@ export class NatsCluster {
     private readonly ownsStore: boolean,
   ) {}
 
-  /** Starts the members (free client and route ports) and waits until JetStream has a meta leader. */
+  /**
+   * Starts the members and waits until JetStream has a meta leader. Each server picks its own client port,
+   * and every member but the first its own route port; they all dial the first's route port, which has to be
+   * chosen beforehand: when something took it before the server bound it, the start is tried again on another.
+   */
   static async start(opts: ClusterOptions = {}): Promise<NatsCluster> {
     const n = opts.servers ?? 3;
     if (!Number.isInteger(n) || n < 1) throw new KappaError("BAD_INPUT", `a cluster needs at least one server (asked for ${n})`, { hint: "e.g. --cluster 3" });
     const ownsStore = !opts.storeDir;
     const storeDir = opts.storeDir ?? mkdtempSync(join(tmpdir(), "kappa-cluster-"));
-    const routes = await uniquePorts(n);
-    const specs = routes.map((port, i): ServerOptions => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await NatsCluster.#startOnce(n, opts, storeDir, ownsStore);
+      } catch (err) {
+        if (attempt >= BIND_ATTEMPTS || !/address already in use/.test(messageOf(err))) {
+          if (ownsStore) rmSync(storeDir, { recursive: true, force: true });
+          throw err;
+        }
+        // A store of our own starts the next try empty, as the first did; a caller's store is kept as it is.
+        if (ownsStore) for (let i = 1; i <= n; i++) rmSync(join(storeDir, `n${i}`), { recursive: true, force: true });
+      }
+    }
+  }
+
+  static async #startOnce(n: number, opts: ClusterOptions, storeDir: string, ownsStore: boolean): Promise<NatsCluster> {
+    const seed = await freePort();
+    const specs = Array.from({ length: n }, (_, i): ServerOptions => {
       const dir = join(storeDir, `n${i + 1}`);
       mkdirSync(dir, { recursive: true });
-      return { storeDir: dir, name: `n${i + 1}`, log: opts.log, cluster: { name: opts.name ?? "kappa", port, routes } };
+      return { storeDir: dir, name: `n${i + 1}`, log: opts.log, cluster: { name: opts.name ?? "kappa", port: i === 0 ? seed : -1, routes: [seed] } };
     });
     const started = await Promise.allSettled(specs.map((s) => NatsServer.start(s)));
     const servers = started.map((r) => (r.status === "fulfilled" ? r.value : null));
-    const cluster = new NatsCluster(servers, specs, storeDir, ownsStore);
+    // Not the store: a retry starts again on it, and a caller's store is the caller's.
+    const cluster = new NatsCluster(servers, specs, storeDir, false);
     const failed = started.find((r) => r.status === "rejected");
     if (failed) {
       await cluster.close();
       throw (failed as PromiseRejectedResult).reason;
     }
     // Ports are fixed from now on, so a restarted member comes back where its peers and clients look.
-    servers.forEach((s, i) => (specs[i]!.port = s!.port));
+    const routes = servers.map((s) => s!.clusterPort!);
+    servers.forEach((s, i) => {
+      specs[i]!.port = s!.port;
+      specs[i]!.cluster = { ...specs[i]!.cluster!, port: routes[i]!, routes };
+    });
+    const ready = new NatsCluster(servers, specs, storeDir, ownsStore);
     try {
-      await cluster.waitForJetStream();
+      await ready.waitForJetStream();
     } catch (err) {
-      await cluster.close();
+      await ready.close();
       throw err;
     }
-    return cluster;
+    return ready;
   }
 
   /** Every member's client URL, comma-separated, as `--nats` and NATS_URL take them. */
@@ -151,8 +179,3 @@ export class NatsCluster {
   }
 }
 
-async function uniquePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < n) ports.add(await freePort());
-  return [...ports];
-}

@@ -65,7 +65,7 @@ export interface ServerOptions {
   log?: NodeJS.WritableStream;
   /** The server's name (a cluster needs distinct ones). */
   name?: string;
-  /** Join a cluster: its name, this server's route port, and every member's route port. */
+  /** Join a cluster: its name, this server's route port (-1: the server picks a free one), and the route ports it dials. */
   cluster?: { name: string; port: number; routes: number[] };
 }
 
@@ -78,6 +78,8 @@ export class NatsServer {
     readonly storeDir: string,
     private readonly ownsStore: boolean,
     private readonly opts: ServerOptions,
+    /** The port it takes routes from other members on (in a cluster), as it reported it. */
+    readonly clusterPort?: number,
   ) {}
 
   /** The server's PID. */
@@ -118,9 +120,8 @@ export class NatsServer {
     child.stdout?.on("data", collect);
     child.stderr?.on("data", collect);
     try {
-      const port = await waitForPort(child, portsDir, () => output);
-      const server = new NatsServer(child, `nats://127.0.0.1:${port}`, port, storeDir, ownsStore, opts);
-      return server;
+      const { port, cluster } = await waitForPorts(child, portsDir, opts.cluster !== undefined, () => output);
+      return new NatsServer(child, `nats://127.0.0.1:${port}`, port, storeDir, ownsStore, opts, cluster);
     } catch (err) {
       child.kill("SIGKILL");
       throw err;
@@ -164,7 +165,8 @@ export class NatsServer {
   }
 }
 
-async function waitForPort(child: ChildProcess, portsDir: string, output: () => string): Promise<number> {
+/** The ports the server listens on, from its ports file; with `cluster`, only once its route port is listening too. */
+async function waitForPorts(child: ChildProcess, portsDir: string, cluster: boolean, output: () => string): Promise<{ port: number; cluster?: number }> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
@@ -175,9 +177,11 @@ async function waitForPort(child: ChildProcess, portsDir: string, output: () => 
     for (const f of readdirSync(portsDir)) {
       if (!f.endsWith(".ports")) continue;
       try {
-        const ports = JSON.parse(readFileSync(join(portsDir, f), "utf8")) as { nats?: string[] };
+        const ports = JSON.parse(readFileSync(join(portsDir, f), "utf8")) as { nats?: string[]; cluster?: string[] };
         const url = ports.nats?.[0];
-        if (url) return Number(new URL(url).port);
+        const route = ports.cluster?.[0];
+        if (url && !cluster) return { port: Number(new URL(url).port) };
+        if (url && route) return { port: Number(new URL(url).port), cluster: Number(new URL(route).port) };
       } catch {
         // written but not complete yet
       }

@@ -8,6 +8,8 @@ import { Catalog, DataDir, type ProcessorRecord } from "../../src/views/index.js
 import { Worker, type WorkerOptions } from "../../src/processors/index.js";
 import { generateOrders, type OrderEvent } from "../../examples/orders/generate.js";
 
+let clusters = 0;
+
 /**
  * A real nats-server on a free port with a temp store (or, with `cluster: n`, n servers routed on
  * loopback with the stream and everything else replicated n times), a connection to all of them, and
@@ -18,7 +20,8 @@ export class TestEnv {
   readonly workers: Worker[] = [];
 
   static async start(opts: { cluster?: number } = {}): Promise<TestEnv> {
-    const nats = opts.cluster ? await NatsCluster.start({ servers: opts.cluster }) : await NatsServer.start();
+    // A name of its own: a member dialling a route port another test's cluster took meanwhile is refused, not merged.
+    const nats = opts.cluster ? await NatsCluster.start({ servers: opts.cluster, name: `kappa-test-${process.pid}-${++clusters}` }) : await NatsServer.start();
     const spec: StreamSpec = opts.cluster ? { ...DEFAULT_STREAM, replicas: opts.cluster } : DEFAULT_STREAM;
     try {
       const nc = await connectNats({ url: nats.url, reconnectForever: true });
