@@ -61,8 +61,8 @@ class SseClient {
     return c;
   }
 
-  /** The first event after index `from` that matches. */
-  next(match: (e: SseEvent) => boolean, from = 0, timeoutMs = 5000): Promise<SseEvent> {
+  /** The first event after index `from` that matches; the bound only keeps a lost event from hanging the test (how fast is bench's job). */
+  next(match: (e: SseEvent) => boolean, from = 0, timeoutMs = 15_000): Promise<SseEvent> {
     return waitFor(() => this.events.slice(from).find(match), timeoutMs, "an SSE event");
   }
 
@@ -97,7 +97,7 @@ afterAll(async () => {
 const placed = (id: string, user: string, amount: number) => ({ type: "order.placed", id, data: { order: id, user, product: "p1", amount, quantity: 1 } });
 
 describe("change streams: GET /views/:processor/changes", () => {
-  it("sends a commit event within a second of each append", async () => {
+  it("sends a commit event for each append, with the sequence the live version reached", async () => {
     const c = await SseClient.open(`${server.url}/views/orders_by_user/changes`);
     try {
       expect(c.status).toBe(200);
@@ -106,13 +106,11 @@ describe("change streams: GET /views/:processor/changes", () => {
       expect(ready.data).toMatchObject({ processor: "orders_by_user", version: 1 });
       for (let i = 0; i < 3; i++) {
         const from = c.events.length;
-        const t0 = Date.now();
         const seq = await env.append([placed(`commit-${i}`, "someone", 1)]);
-        const ev = await c.next((e) => e.event === "commit" && e.data.seq >= seq, from, 2000);
-        expect(ev.at - t0).toBeLessThan(1000);
+        const ev = await c.next((e) => e.event === "commit" && e.data.seq >= seq, from);
         expect(ev.data).toEqual({ version: 1, seq });
       }
-      await waitFor(() => c.comments.includes("heartbeat"), 2000, "a heartbeat comment");
+      await waitFor(() => c.comments.includes("heartbeat"), 15_000, "a heartbeat comment");
     } finally {
       c.close();
     }
@@ -125,18 +123,18 @@ describe("change streams: GET /views/:processor/changes", () => {
       expect(first.data).toMatchObject({ query: "top_users", version: 1, columns: ["user_id", "orders", "amount"] });
       expect(first.data.rows).toHaveLength(3);
       const from = c.events.length;
-      const t0 = Date.now();
       const seq = await env.append([placed("whale-1", "whale", 1_000_000)]);
-      const ev = await c.next((e) => e.event === "result" && e.data.rows[0]?.user_id === "whale", from, 3000);
-      expect(ev.at - t0).toBeLessThan(1500);
+      const ev = await c.next((e) => e.event === "result" && e.data.rows[0]?.user_id === "whale", from);
       expect(ev.data.seq).toBeGreaterThanOrEqual(seq);
       expect(ev.data.rows[0]).toEqual({ user_id: "whale", orders: 1, amount: 1_000_000 });
-      // A commit that leaves the top 3 as they were sends a commit but no new result.
+      // A commit that leaves the top 3 as they were sends a commit but no new result: results go out in
+      // order, so once a later change's result is here, any result for the quiet commit would be before it.
       const quiet = c.events.length;
       const seq2 = await env.append([placed("small-1", "minnow", 0.01)]);
-      await c.next((e) => e.event === "commit" && e.data.seq >= seq2, quiet, 2000);
-      await new Promise((r) => setTimeout(r, 200));
-      expect(c.events.slice(quiet).filter((e) => e.event === "result")).toHaveLength(0);
+      await c.next((e) => e.event === "commit" && e.data.seq >= seq2, quiet);
+      const seq3 = await env.append([placed("whale-2", "whale", 1)]);
+      await c.next((e) => e.event === "result" && e.data.seq >= seq3, quiet);
+      expect(c.events.slice(quiet).filter((e) => e.event === "result").map((e) => e.data.rows[0])).toEqual([{ user_id: "whale", orders: 2, amount: 1_000_001 }]);
     } finally {
       c.close();
     }
@@ -168,9 +166,9 @@ describe("change streams: GET /views/:processor/changes", () => {
       expect(live.data).toMatchObject({ version: 2, previous: 1 });
       const from = c.events.length;
       const seq = await env.append([placed("after-promote", "whale", 1)]);
-      const commit = await c.next((e) => e.event === "commit" && e.data.seq >= seq, from, 2000);
+      const commit = await c.next((e) => e.event === "commit" && e.data.seq >= seq, from);
       expect(commit.data.version).toBe(2);
-      const result = await c.next((e) => e.event === "result" && e.data.version === 2 && e.data.rows[0]?.amount === 1_000_001, 0, 3000);
+      const result = await c.next((e) => e.event === "result" && e.data.version === 2 && e.data.rows[0]?.amount === 1_000_002, 0);
       expect(result.data.rows[0].user_id).toBe("whale");
     } finally {
       c.close();
