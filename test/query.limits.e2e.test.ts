@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { TestEnv, waitFor } from "./support/env.js";
 import { ServeProcess } from "./support/serve.js";
-import { descendants, treeCpuSeconds } from "./support/procs.js";
+import { cmdlineOf, descendants, treeCpuSeconds } from "./support/procs.js";
 import { DevProcess } from "./support/dev.js";
 import { kappa } from "./support/cli.js";
 import { tmpdir } from "node:os";
@@ -50,6 +50,27 @@ function gone(pid: number): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** One value from a server's /metrics. */
+async function metricOf(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1]);
+}
+
+/** The query process under `root` once the server says one is busy (every server here runs one). */
+function busyQueryProcess(url: string, root: number): Promise<number> {
+  const script = resolve("src/views/queryProcess.mjs");
+  return waitFor(async () => (await metricOf(url, "kappa_query_processes_busy")) === 1 && descendants(root).find((p) => cmdlineOf(p).includes(script)), 15_000, "a query process running the query");
+}
+
+/** Waits until a process tree uses next to no CPU over a second: a runaway still running would use about a second of it. */
+function cpuSettles(root: number): Promise<true> {
+  return waitFor(async () => {
+    const a = treeCpuSeconds(root);
+    await sleep(1000);
+    return treeCpuSeconds(root) - a < 0.2;
+  }, 20_000, `the CPU time of ${root} and its children to stop growing`);
+}
+
 /** Runs the real CLI; kills it by PID if it has not exited after `killAfterMs`. */
 function cli(args: string[], killAfterMs: number): Promise<{ code: number | null; signal: string | null; ms: number; stderr: string }> {
   return new Promise((res) => {
@@ -83,16 +104,15 @@ afterAll(async () => {
 describe("queries that cannot hurt: kappa serve and the CLI", () => {
   it("kills a runaway query at its timeout: the server's CPU time (from /proc) stops growing and it keeps answering", async () => {
     const t0 = Date.now();
-    const r = await query({ sql: RUNAWAY, timeoutMs: 1000 });
+    const running = query({ sql: RUNAWAY, timeoutMs: 1000 });
+    const runner = await busyQueryProcess(serve.url, serve.pid);
+    const r = await running;
     expect(r.status).toBe(504);
     expect(r.json).toMatchObject({ error: "QUERY_TIMEOUT", message: "query stopped after 1000 ms" });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
-    await sleep(1000);
-    const a = treeCpuSeconds(serve.pid);
-    await sleep(1500);
-    const b = treeCpuSeconds(serve.pid);
-    // A runaway still running would add about 1.5 s; an idle server adds next to nothing.
-    expect(b - a).toBeLessThan(0.3);
+    // The process that ran it is gone (killed, not asked), and nothing else spins in its place.
+    await waitFor(() => gone(runner), 10_000, `query process ${runner} killed`);
+    await cpuSettles(serve.pid);
     const ok = await query({ sql: "SELECT count(*) AS n FROM totals" });
     expect(ok.status).toBe(200);
     expect(ok.json.rows[0].n).toBeGreaterThan(0);
@@ -102,11 +122,11 @@ describe("queries that cannot hurt: kappa serve and the CLI", () => {
   });
 
   it("counts the timeout from arrival, queue included, and answers 503 with Retry-After when the queue is full", async () => {
-    const first = query({ sql: RUNAWAY, timeoutMs: 2500 });
-    await sleep(300); // the first now runs in the only query process
-    const t0 = Date.now();
+    let firstDone = false;
+    const first = query({ sql: RUNAWAY, timeoutMs: 4000 }).finally(() => (firstDone = true));
+    await waitFor(async () => (await metricOf(serve.url, "kappa_query_processes_busy")) === 1, 15_000, "the first query running in the only query process");
     const second = query({ sql: "SELECT 1 AS x", timeoutMs: 800 }); // waits in the queue (cap 1)
-    await sleep(100);
+    await waitFor(async () => (await metricOf(serve.url, "kappa_query_queue_length")) === 1, 15_000, "the second query in the queue");
     const third = await query({ sql: "SELECT 2 AS x" });
     expect(third.status).toBe(503);
     expect(third.headers.get("retry-after")).toBe("1");
@@ -115,7 +135,7 @@ describe("queries that cannot hurt: kappa serve and the CLI", () => {
     const s = await second;
     expect(s.status).toBe(504);
     expect(s.json.message).toMatch(/query stopped after 800 ms \(\d+ ms of it waiting for a free query process\)/);
-    expect(Date.now() - t0).toBeLessThan(2000); // it did not wait for the first to finish
+    expect(firstDone).toBe(false); // it timed out in the queue, not after the first finished
     expect((await first).status).toBe(504);
     expect((await query({ sql: "SELECT 3 AS x" })).json.rows).toEqual([{ x: 3 }]);
   });
@@ -155,7 +175,7 @@ describe("queries that cannot hurt: kappa serve and the CLI", () => {
     let children: number[] = [];
     try {
       const runaway = query({ sql: RUNAWAY, timeoutMs: 60_000 }, doomed.url).catch(() => null);
-      await sleep(500);
+      await busyQueryProcess(doomed.url, doomed.pid);
       children = descendants(doomed.pid);
       expect(children.length).toBeGreaterThan(0);
       doomed.child.kill("SIGKILL");
@@ -253,12 +273,11 @@ describe("queries that cannot hurt: kappa dev", () => {
     try {
       await using dev = await DevProcess.start(dataDir, ["--query-processes", "1"]);
       expect(kappa(["--data-dir", dataDir, "deploy", V1, "--wait"]).code).toBe(0);
-      const r = await query({ sql: RUNAWAY, timeoutMs: 1000 }, dev.http!);
-      expect(r.json).toMatchObject({ error: "QUERY_TIMEOUT", message: "query stopped after 1000 ms" });
-      await sleep(1000);
-      const a = treeCpuSeconds(dev.child.pid!);
-      await sleep(1500);
-      expect(treeCpuSeconds(dev.child.pid!) - a).toBeLessThan(0.3);
+      const running = query({ sql: RUNAWAY, timeoutMs: 1000 }, dev.http!);
+      const runner = await busyQueryProcess(dev.http!, dev.child.pid!);
+      expect((await running).json).toMatchObject({ error: "QUERY_TIMEOUT", message: "query stopped after 1000 ms" });
+      await waitFor(() => gone(runner), 10_000, `query process ${runner} killed`);
+      await cpuSettles(dev.child.pid!);
       expect((await query({ sql: "SELECT 1 AS x" }, dev.http!)).json.rows).toEqual([{ x: 1 }]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
