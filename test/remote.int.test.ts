@@ -37,18 +37,29 @@ describe("queries over NATS (3-server cluster, two workers)", () => {
         answeredBy.add(a.worker);
         asked++;
       };
-      const loop = async (ms: number) => {
-        const end = Date.now() + ms;
-        while (Date.now() < end) await ask();
+      // Asks in a loop until stopped; the kills land once it has answers, and it stops once it has more after them.
+      const loop = () => {
+        let stop = false;
+        const done = (async () => {
+          while (!stop) await ask();
+        })();
+        return { done, stop: async () => ((stop = true), await done) };
       };
-      // Until both have answered (a loaded machine may fit only a few queries in a second, all to one of them).
-      const both = Date.now() + 20_000;
-      while (answeredBy.size < 2 && Date.now() < both) await ask();
+      // A wrong answer fails the loop: it fails the wait at once, not at its timeout.
+      const until = (l: ReturnType<typeof loop>, check: () => boolean, what: string) => Promise.race([waitFor(check, 30_000, what), l.done.then(() => undefined)]);
+      const moreAnswers = (l: ReturnType<typeof loop>, n: number, what: string) => {
+        const from = asked;
+        return until(l, () => asked >= from + n, what);
+      };
+      const first = loop();
+      await until(first, () => answeredBy.size === 2, "answers from both workers");
+      await first.stop();
       expect([...answeredBy].sort()).toEqual(["w1", "w2"]);
-      const during = loop(3000);
-      await new Promise((r) => setTimeout(r, 500));
+      const during = loop();
+      await moreAnswers(during, 5, "answers before the worker is killed");
       await procs[0]!.kill("SIGKILL");
-      await during;
+      await moreAnswers(during, 10, "answers after the worker was killed");
+      await during.stop();
       // Read-your-writes through a remote query.
       const seq = await env.append([{ type: "order.placed", id: "rw-1", data: { user: "zz-new", amount: 5, order: "rw-1" } }]);
       const a = await remoteQuery(env.nc, env.spec.stream, "orders_by_user", { sql: "SELECT orders, amount FROM totals WHERE user_id = 'zz-new'", minSeq: seq, timeoutMs: 8000 });
@@ -58,10 +69,11 @@ describe("queries over NATS (3-server cluster, two workers)", () => {
 
       answeredBy.clear();
       const server = await env.leaderOf();
-      const serverLoop = loop(4000);
-      await new Promise((r) => setTimeout(r, 500));
+      const serverLoop = loop();
+      await moreAnswers(serverLoop, 5, "answers before the server is killed");
       await env.cluster.kill(server);
-      await serverLoop;
+      await moreAnswers(serverLoop, 10, "answers after the server was killed");
+      await serverLoop.stop();
       expect([...answeredBy]).toEqual(["w2"]);
       expect(asked).toBeGreaterThan(10);
 

@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import { resolve } from "node:path";
-import { TestEnv } from "./support/env.js";
+import { TestEnv, waitFor } from "./support/env.js";
 import { cliContext, kappa } from "./support/cli.js";
 import { deployModule, replayProcessor } from "../src/processors/index.js";
 import { promote, rollback, CatalogConflictError, type ProcessorRecord } from "../src/views/index.js";
@@ -45,8 +45,10 @@ describe("swaps are compare-and-set, all of them", () => {
     await env.waitForRecord(NAME, (r) => r.live === 1 && r.versions["2"]!.state === "caught-up");
     const cat = await env.catalog();
     // The worker's last report said "caught up, lag 0"; then it stopped, and the log moved on.
-    await new Promise((r) => setTimeout(r, 700));
-    expect((await cat.stats(NAME, 2))?.pending).toBe(0);
+    await waitFor(async () => {
+      const s = await cat.stats(NAME, 2);
+      return s !== null && s.caughtUp && s.pending === 0 && s.checkpoint === 200;
+    }, 10_000, "v2 reported caught up at 200");
     await w.close();
     await env.appendOrders(40, 73);
     const ctx = cliContext(env);
