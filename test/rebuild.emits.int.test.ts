@@ -51,7 +51,8 @@ describe("rebuilding a stage that emits", () => {
 
     await env.startWorker();
     await waitFor(() => readCheckpoint(facts) === events.length && outboxRows(facts) === 0, 20_000, "stage 1 rebuilt, outbox empty");
-    await new Promise((r) => setTimeout(r, 300)); // give stage 2 a moment to read anything republished
+    // Stage 2 has read whatever the output holds now (a republish would be in it), fences included.
+    await waitFor(async () => readCheckpoint(spend)! >= (await env.jsm.streams.info(out.stream)).state.last_seq, 20_000, "stage 2 read the whole output");
     const after = await readOutput(env.nc, out);
     expect(after).toEqual(before); // event by event: type, data and id
     expect(await lastEventSeq(env, out)).toBe(lastBefore);
