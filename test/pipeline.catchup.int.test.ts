@@ -11,6 +11,22 @@ import type { OrderEvent } from "../examples/orders/generate.js";
 const stage = (n: string) => resolve(`examples/pipeline/${n}.ts`);
 const emits = (evs: OrderEvent[]) => evs.filter((e) => e.type === "order.placed" || e.type === "order.refunded").length;
 
+/** The output stream's sequence of the last event the upstream emitted (writer fences are not events). */
+async function lastEmitSeq(env: TestEnv, out: { stream: string; prefix: string }): Promise<number> {
+  return (await env.jsm.streams.getMessage(out.stream, { last_by_subj: `${out.prefix}.>` }))!.seq;
+}
+
+/**
+ * Where user_spend v2 went live, from the catalog's history: the checkpoint it had caught up at, checked to be
+ * the entry right before its promotion. Read after the fact, so no time window decides it.
+ */
+async function wentLiveAt(env: TestEnv): Promise<number | undefined> {
+  const h = (await env.waitForRecord("user_spend", (r) => r.live === 2)).history;
+  const i = h.findIndex((e) => e.action === "promote" && e.version === 2);
+  expect(h[i - 1]).toMatchObject({ action: "caught-up", version: 2 });
+  return h[i - 1]!.seq;
+}
+
 describe("a pipeline stage is caught up only when its upstream is", () => {
   it("never lets a downstream --promote go live on half an upstream: it waits until the upstream's outbox is empty", async () => {
     await using env = await TestEnv.start();
@@ -33,7 +49,6 @@ describe("a pipeline stage is caught up only when its upstream is", () => {
     await waitFor(() => readCheckpoint(env.dataDir.viewFile("order_facts", 1)) === 5000, 20_000, "order_facts applied everything");
     await replayProcessor(env.nc, env.spec, "user_spend", { from: "start", promote: true });
     await waitFor(() => readCheckpoint(spend(2)) === published.last_seq, 20_000, "user_spend v2 read all the upstream has published");
-    await new Promise((r) => setTimeout(r, 1500));
     const waiting = await env.waitForRecord("user_spend", () => true);
     expect(waiting.live).toBe(1);
     expect(waiting.versions["2"]!.state).toBe("building");
@@ -41,6 +56,10 @@ describe("a pipeline stage is caught up only when its upstream is", () => {
     await env.jsm.streams.update(out.stream, { max_msgs: -1, discard: DiscardPolicy.Old });
     await env.waitForRecord("user_spend", (r) => r.live === 2, 20_000);
     await waitFor(async () => (await readOutput(env.nc, out)).length === emits(first) + emits(more), 20_000, "order_facts published everything");
+    // It went live having read every emit, not at the half published while the output refused more.
+    const at = await wentLiveAt(env);
+    expect(at).toBeGreaterThan(published.last_seq);
+    expect(at).toBeGreaterThanOrEqual(await lastEmitSeq(env, out));
     const all = (await head()).last_seq;
     await waitFor(() => readCheckpoint(spend(1)) === all && readCheckpoint(spend(2)) === all, 20_000, "both at the full upstream");
     expect(digestFile(spend(2)).digest).toBe(digestFile(spend(1)).digest);
@@ -71,7 +90,6 @@ describe("a pipeline stage is caught up only when its upstream is", () => {
     const published = await head();
     await replayProcessor(env.nc, env.spec, "user_spend", { from: "start", promote: true });
     await waitFor(() => readCheckpoint(spend(2)) === published, 20_000, "user_spend v2 read all the upstream has published");
-    await new Promise((r) => setTimeout(r, 1500));
     const waiting = await env.waitForRecord("user_spend", () => true);
     expect(waiting.live).toBe(1);
     expect(waiting.versions["2"]!.state).toBe("building");
@@ -79,6 +97,10 @@ describe("a pipeline stage is caught up only when its upstream is", () => {
     upstream = await env.startWorker(upDir, undefined, { processors: ["order_facts"] });
     await env.waitForRecord("user_spend", (r) => r.live === 2, 30_000);
     await waitFor(async () => (await readOutput(env.nc, out)).length === emits(first) + emits(more), 20_000, "order_facts published everything");
+    // Live only after the upstream's emits of the 3,000 new events were in and read (fails without the head check).
+    const at = await wentLiveAt(env);
+    expect(at).toBeGreaterThan(published);
+    expect(at).toBeGreaterThanOrEqual(await lastEmitSeq(env, out));
     const all = await head();
     await waitFor(() => readCheckpoint(spend(1)) === all && readCheckpoint(spend(2)) === all, 20_000, "both at the full upstream");
     expect(digestFile(spend(2)).digest).toBe(digestFile(spend(1)).digest);

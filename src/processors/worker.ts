@@ -238,7 +238,7 @@ export class Worker {
       // Only the version's writer records these; a replica remembers them in case it takes over.
       onCaughtUp: () => {
         this.#log(`${key}: caught up at ${runner.checkpoint}`);
-        writer.caughtUp();
+        writer.caughtUp(runner.checkpoint);
       },
       onFailed: (f) => {
         this.#log(`${key}: FAILED ${f.seq ? `at event ${f.seq} (${f.type}) ` : ""}— ${f.message}`);

@@ -37,7 +37,8 @@ export class VersionWriter implements OutboxGate {
   readonly key: string;
   #fence: WriterFence | undefined;
   #output: OutputFence | undefined;
-  #caughtUp = false;
+  /** The checkpoint the runner caught up at, once it has. */
+  #caughtUpAt: number | undefined;
   #failure: VersionFailure | undefined;
   #pruneAt = 0;
   #pruneUpTo: OutboxPosition | null = null;
@@ -95,7 +96,7 @@ export class VersionWriter implements OutboxGate {
     this.#fence = fence;
     this.deps.log(`${this.name}/${this.version}: writer (token ${fence.token})`);
     if (this.#failure) await this.#record("failure", () => markFailed(this.deps.catalog, this.name, this.version, this.#failure!, fence, this.subject?.schemaNotes));
-    else if (this.#caughtUp) await this.#record("catch-up", () => markCaughtUp(this.deps.catalog, this.name, this.version, fence, this.subject?.schemaNotes));
+    else if (this.#caughtUpAt !== undefined) await this.#record("catch-up", () => markCaughtUp(this.deps.catalog, this.name, this.version, fence, { checkpoint: this.#caughtUpAt, notes: this.subject?.schemaNotes }));
     this.subject?.kickOutbox();
   }
 
@@ -107,11 +108,11 @@ export class VersionWriter implements OutboxGate {
     this.#output = undefined;
   }
 
-  /** The runner caught up: the writer records it (and the first version goes live); a replica remembers it. */
-  caughtUp(): void {
-    this.#caughtUp = true;
+  /** The runner caught up at `checkpoint`: the writer records it (and the first version goes live); a replica remembers it. */
+  caughtUp(checkpoint: number): void {
+    this.#caughtUpAt = checkpoint;
     const fence = this.#fence;
-    if (fence && this.token !== undefined) void this.#record("catch-up", () => markCaughtUp(this.deps.catalog, this.name, this.version, fence, this.subject?.schemaNotes));
+    if (fence && this.token !== undefined) void this.#record("catch-up", () => markCaughtUp(this.deps.catalog, this.name, this.version, fence, { checkpoint, notes: this.subject?.schemaNotes }));
   }
 
   /** The runner failed: the writer records the failure; a replica remembers it. */

@@ -80,6 +80,8 @@ export interface HistoryEntry {
   version: number;
   /** For promote and rollback: the version that was live before. */
   previous?: number | null;
+  /** For caught-up: the checkpoint the version had when it caught up (so also where a --promote or first version went live). */
+  seq?: number;
   detail?: string;
 }
 

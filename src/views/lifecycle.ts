@@ -177,8 +177,9 @@ export async function retire(catalog: Catalog, name: string, version: number): P
   });
 }
 
-/** Records that a version has caught up; the first version of a processor, or one deployed with --promote, goes live. */
-export async function markCaughtUp(catalog: Catalog, name: string, version: number, fence?: WriterFence, notes?: SchemaNote[]): Promise<ProcessorRecord> {
+/** Records that a version has caught up (at `checkpoint`, when known, with the schema notes its build made); the first version of a processor, or one deployed with --promote, goes live. */
+export async function markCaughtUp(catalog: Catalog, name: string, version: number, fence?: WriterFence, at: { checkpoint?: number; notes?: SchemaNote[] } = {}): Promise<ProcessorRecord> {
+  const { checkpoint, notes } = at;
   return catalog.mutate(name, (cur) => {
     if (!cur) throw new KappaError("CATALOG_MISSING", `processor ${name} vanished from the catalog`);
     const v = versionOf(cur, version);
@@ -189,7 +190,7 @@ export async function markCaughtUp(catalog: Catalog, name: string, version: numb
     v.caughtUpAt = new Date().toISOString();
     // --promote was a wish made at deploy time: a promotion or rollback someone made since then wins.
     const overtaken = v.promoteWhenCaughtUp === true && (cur.promotions ?? 0) !== (v.promoteAfter ?? cur.promotions ?? 0);
-    addHistory(cur, { action: "caught-up", version, ...(overtaken ? { detail: `not promoted: the live version was changed (to v${cur.live}) after --promote was asked for` } : {}) });
+    addHistory(cur, { action: "caught-up", version, ...(checkpoint !== undefined ? { seq: checkpoint } : {}), ...(overtaken ? { detail: `not promoted: the live version was changed (to v${cur.live}) after --promote was asked for` } : {}) });
     // A frozen version never goes live by itself: it serves the past.
     if (v.untilSeq === undefined) {
       if (cur.live === null) applyPromotion(cur, version, "promote", false);
