@@ -25,12 +25,34 @@ export function referenceTotals(events: OrderEvent[], refundsSubtract = false): 
 
 /** The content digest of rows in a fresh in-memory table shaped like orders_by_user's `totals`. */
 export function referenceDigest(rows: { user_id: string; orders: number; amount: number }[]): string {
+  return referenceDigestOf(["CREATE TABLE totals (user_id TEXT PRIMARY KEY, orders INTEGER NOT NULL, amount REAL NOT NULL)"], { totals: rows.map((r) => [r.user_id, r.orders, r.amount]) });
+}
+
+/**
+ * The content digest of a fresh in-memory database made by `schema` (the processor's own DDL, so column
+ * types and affinities match) and filled with `rows`: per table, each row's values in column order.
+ */
+export function referenceDigestOf(schema: string[], rows: Record<string, unknown[][]>): string {
   const db = new Database(":memory:");
   db.exec("CREATE TABLE kappa_checkpoint (id INTEGER PRIMARY KEY, seq INTEGER); INSERT INTO kappa_checkpoint VALUES (1, 0);");
-  db.exec("CREATE TABLE totals (user_id TEXT PRIMARY KEY, orders INTEGER NOT NULL, amount REAL NOT NULL)");
-  const ins = db.prepare("INSERT INTO totals VALUES (?, ?, ?)");
-  for (const r of rows) ins.run(r.user_id, r.orders, r.amount);
+  for (const ddl of schema) db.exec(ddl);
+  for (const [table, list] of Object.entries(rows)) {
+    if (list.length === 0) continue;
+    const ins = db.prepare(`INSERT INTO "${table}" VALUES (${list[0]!.map(() => "?").join(", ")})`);
+    for (const r of list) ins.run(...r);
+  }
   const d = digestDb(db).digest;
   db.close();
   return d;
+}
+
+/** order_facts' `movements` computed directly from events whose stream sequence is their index + 1 (the only events in the stream). */
+export function referenceMovementsDigest(events: OrderEvent[]): string {
+  const rows = events.flatMap((e, i) => {
+    const d = e.data as { user: string; amount: number };
+    if (e.type === "order.placed") return [[i + 1, d.user, d.amount]];
+    if (e.type === "order.refunded") return [[i + 1, d.user, -d.amount]];
+    return [];
+  });
+  return referenceDigestOf(["CREATE TABLE movements (seq INTEGER PRIMARY KEY, user_id TEXT NOT NULL, delta REAL NOT NULL)"], { movements: rows });
 }
