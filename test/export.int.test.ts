@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { TestEnv } from "./support/env.js";
+import { TestEnv, waitFor } from "./support/env.js";
 import { cliContext, kappa } from "./support/cli.js";
 import { writeProcessor } from "./support/processors.js";
 import { referenceTotals } from "./support/reference.js";
@@ -106,12 +106,28 @@ afterAll(async () => {
 describe("kappa export: a consistent snapshot for analytics tools", () => {
   it("writes Parquet that DuckDB reads back equal to the view as of the recorded sequence, while events keep arriving", async () => {
     const placed = [...generateOrders(3000, 5)];
-    // More orders arrive while the export runs: the snapshot must reflect exactly one sequence.
-    const more = [...generateOrders(6000, 6)].slice(3000).map((e) => ({ ...e, id: `more-${e.id}` }));
-    const appending = env.append(more);
+    // More orders arrive, in chunks, before, while and after the export runs: the snapshot must reflect exactly one sequence.
+    const supply = [...generateOrders(40_000, 6)].slice(3000).map((e) => ({ ...e, id: `more-${e.id}` }));
+    const more: typeof supply = [];
+    const seqs: number[] = [];
+    let exported = false;
+    const appending = (async () => {
+      // One chunk more after the export is done, so the last append of the run comes after it.
+      for (let i = 0, after = 0; i < supply.length && after < 1; i += 100) {
+        if (exported) after++;
+        const chunk = supply.slice(i, i + 100);
+        seqs.push(await env.append(chunk));
+        more.push(...chunk);
+      }
+    })();
+    // Started once the view has applied some of them, so the export begins in the middle of the run.
+    await waitFor(() => seqs.length > 0 && (readCheckpoint(env.dataDir.viewFile("orders_by_user", 1)) ?? 0) >= seqs[0]!, 30_000, "the first appends applied");
     const out = join(env.dir, "totals.parquet");
-    const r = await exportView(env.dataDir, recordSource(cliContext(env)), { processor: "orders_by_user", format: "parquet", out, stream: env.spec.stream, chunkRows: 97 });
+    const r = await exportView(env.dataDir, recordSource(cliContext(env)), { processor: "orders_by_user", format: "parquet", out, stream: env.spec.stream, chunkRows: 97 }).finally(() => (exported = true));
     await appending;
+    // The export's sequence fell inside the appends: after the first, before the last.
+    expect(r.seq).toBeGreaterThan(3050 + 1);
+    expect(r.seq).toBeLessThan(seqs.at(-1)!);
     expect(r.tables).toEqual([{ table: "totals", file: out, rows: expect.any(Number), columns: ["user_id", "orders", "amount"] }]);
     // The log holds the first 3000 orders, the 50 kinds and the cells, then the new orders: the reference is every order at or below seq.
     const log = [...placed, ...Array.from({ length: 50 + FORMULA_CELLS.length }, () => null), ...more];
