@@ -15,7 +15,7 @@ const V1 = resolve("examples/orders/orders_by_user.ts");
 /** orders_by_user with v2 semantics whose handler runs `trap` (JavaScript) first on every event. */
 function trappedOrders(trap: string): string {
   return writeProcessor(`
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 export default {
   name: "orders_by_user",
   subjects: ["order.*"],
@@ -33,17 +33,22 @@ describe("apply threads: versions cannot stall or crash each other", () => {
   it("fails a version whose handler never returns, with the event and the reason, while the live version keeps answering and following the log", async () => {
     await using env = await TestEnv.start();
     const events = await env.appendOrders(2000, 141);
-    await env.startWorker(env.dataDir, undefined, { handlerTimeoutMs: 1000 });
+    // Long enough for v1 to follow 300 events while v2 is stuck; the test checks it was still stuck then.
+    await env.startWorker(env.dataDir, undefined, { handlerTimeoutMs: 3000 });
     await deployModule(env.nc, env.spec, V1);
     await env.waitForRecord("orders_by_user", (r) => r.live === 1);
-    const bad = await deployModule(env.nc, env.spec, trappedOrders("if (e.seq === 700) for (;;) {}"));
+    // The trap says when it springs: from then on v2's handler is inside event 700 and never returns.
+    const stuck = join(env.dir, "stuck-at-700");
+    const bad = await deployModule(env.nc, env.spec, trappedOrders(`if (e.seq === 700) { writeFileSync(${JSON.stringify(stuck)}, ""); for (;;) {} }`));
+    await waitFor(() => existsSync(stuck), 30_000, "v2 stuck in its handler at event 700");
+    const cat = await env.catalog();
     // While v2 spins, the live version follows new events and answers queries.
     const more = await env.appendOrders(300, 142);
     const f1 = env.dataDir.viewFile("orders_by_user", 1);
     await waitFor(() => readCheckpoint(f1) === 2300, 10_000, "v1 follows the log while v2 is stuck");
-    const cat = await env.catalog();
+    expect((await cat.get("orders_by_user"))!.record.versions["2"]!.state, "v2 was still stuck (not failed yet) when v1 had followed").toBe("building");
     const err = (await waitForVersion(cat, "orders_by_user", bad.version.version, { quiet: true }).catch((e: Error) => e)) as Error;
-    expect(err.message).toMatch(new RegExp(`v2 failed at event 700 \\(${events[699]!.type.replace(".", "\\.")}\\): orders_by_user handler did not return within 1000 ms \\(stuck for \\d+ ms\\); its thread was stopped`));
+    expect(err.message).toMatch(new RegExp(`v2 failed at event 700 \\(${events[699]!.type.replace(".", "\\.")}\\): orders_by_user handler did not return within 3000 ms \\(stuck for \\d+ ms\\); its thread was stopped`));
     const rec = (await cat.get("orders_by_user"))!.record;
     expect(rec.versions["2"]!.error).toMatchObject({ seq: 700, type: events[699]!.type });
     expect(rec.live).toBe(1);
