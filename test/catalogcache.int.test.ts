@@ -26,7 +26,7 @@ describe("the local catalog copy (catalog.json)", () => {
       const all = names.flatMap((n) => Array.from({ length: 40 }, (_, i) => [`${n}-${i + 1}`, i + 1] as [string, number]));
       const snap = readCatalogCache(path)!;
       const byName = (a: [string, number], b: [string, number]) => a[0].localeCompare(b[0]);
-      expect(snap.records.map((r) => [r.name, r.live]).sort(byName)).toEqual([...all].sort(byName));
+      expect(snap.records.map((r): [string, number] => [r.name, r.live!]).sort(byName)).toEqual([...all].sort(byName));
       expect(snap.revisions).toEqual(Object.fromEntries(all));
     } finally {
       rmSync(dir, { recursive: true, force: true });

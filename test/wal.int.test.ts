@@ -52,8 +52,15 @@ afterAll(async () => {
   await env?.close();
 });
 
+/**
+ * After a long read ends, the -wal file must be back under the limit within the time docs/guarantees.md gives:
+ * the check runs once a second, and the first one after the read may still meet a short reader on an older
+ * snapshot, so two checks and a second to spare (1.1–1.4 s measured with overlapping readers, load 9 on 2 cores).
+ */
+const SHRINK_WITHIN_MS = 3000;
+
 describe("the WAL shrinks once readers allow", () => {
-  it("grows past its limit under a long read, and comes back under the limit after the read ends", async () => {
+  it("grows past its limit under a long read, and comes back under the limit within three seconds after the read ends", async () => {
     const release = openReader();
     let grown = 0;
     try {
@@ -63,19 +70,27 @@ describe("the WAL shrinks once readers allow", () => {
     } finally {
       release();
     }
-    await waitFor(() => walBytes() <= WAL_LIMIT_BYTES, 10_000, `WAL back under ${WAL_LIMIT_BYTES} bytes (was ${grown})`);
+    await waitFor(() => walBytes() <= WAL_LIMIT_BYTES, SHRINK_WITHIN_MS, `WAL back under ${WAL_LIMIT_BYTES} bytes within ${SHRINK_WITHIN_MS} ms (was ${grown})`);
   }, 120_000);
 
-  it("shrinks while readers never pause (each overlaps the next), with writes in between", async () => {
+  it("grows under a long read while short readers overlap without a gap, and shrinks within three seconds after the long read ends while they go on", async () => {
     const held: (() => void)[] = [openReader()];
     // A new reader every 50 ms, each released after the next one started: never a moment without a reader.
     const churn = setInterval(() => {
       held.push(openReader());
       while (held.length > 2) held.shift()!();
     }, 50);
+    const long = openReader();
+    let grown = 0;
     try {
-      for (let i = 0; i < 10 && walBytes() <= WAL_LIMIT_BYTES * 1.5; i++) await appendAndApply(5000, 200 + i);
-      await waitFor(() => walBytes() <= WAL_LIMIT_BYTES, 10_000, `WAL under ${WAL_LIMIT_BYTES} bytes while readers continue (at ${walBytes()})`);
+      try {
+        for (let i = 0; i < 10 && walBytes() <= WAL_LIMIT_BYTES * 1.5; i++) await appendAndApply(5000, 200 + i);
+        grown = walBytes();
+        expect(grown).toBeGreaterThan(WAL_LIMIT_BYTES); // it did grow past the limit: the shrink below is real
+      } finally {
+        long();
+      }
+        await waitFor(() => walBytes() <= WAL_LIMIT_BYTES, SHRINK_WITHIN_MS, `WAL under ${WAL_LIMIT_BYTES} bytes within ${SHRINK_WITHIN_MS} ms while short readers continue (was ${grown}, at ${walBytes()})`);
     } finally {
       clearInterval(churn);
       for (const r of held.splice(0)) r();
