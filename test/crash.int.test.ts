@@ -92,7 +92,7 @@ describe("faults the platform survives", () => {
 
   it("rebuilds every live view by itself after all SQLite files and the code cache are deleted", async () => {
     await using env = await TestEnv.start();
-    await env.appendOrders(5000, 121);
+    const events = await env.appendOrders(5000, 121);
     const w = await env.startWorker();
     await deployModule(env.nc, env.spec, V1);
     await env.waitForRecord("orders_by_user", (r) => r.live === 1);
@@ -102,6 +102,7 @@ describe("faults the platform survives", () => {
     const f2 = env.dataDir.viewFile("orders_by_user", 2);
     await waitFor(() => readCheckpoint(f1) === 5000 && readCheckpoint(f2) === 5000, 10_000, "both at head");
     const before = [digestFile(f1).digest, digestFile(f2).digest];
+    expect(before).toEqual([referenceDigest(referenceTotals(events, false)), referenceDigest(referenceTotals(events, true))]);
     await w.close();
     rmSync(env.dataDir.root, { recursive: true, force: true });
     expect(existsSync(f1)).toBe(false);

@@ -2,7 +2,7 @@ import { createServer } from "node:net";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, StorageType, type JetStreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { KappaError, messageOf } from "../errors.js";
 import { NatsServer, type ServerOptions } from "./server.js";
@@ -132,9 +132,11 @@ export class NatsCluster {
   }
 
   /**
-   * Waits until the cluster answers JetStream requests (a meta leader is elected) and every stream in its
-   * stores has a leader: a cluster started again on its stores elects them one by one, and a request to a
-   * stream without one times out.
+   * Waits until the cluster answers JetStream requests (a meta leader is elected), every stream in its
+   * stores has a leader (a cluster started again on its stores elects them one by one, and a request to a
+   * stream without one times out), and a stream replicated on every running member can be placed: members
+   * find each other through the first one's route port, and until the meta leader knows them all, creating
+   * such a stream fails with "no suitable peers for placement".
    */
   async waitForJetStream(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -151,8 +153,8 @@ export class NatsCluster {
             const si = await jsm.streams.info(name).catch(() => null);
             if (!si?.cluster?.leader) leaderless.push(name);
           }
-          if (leaderless.length === 0) return;
-          last = new Error(`streams without a leader yet: ${leaderless.join(", ")}`);
+          if (leaderless.length === 0 && (await placesOnAll(jsm, this.pids.length))) return;
+          last = leaderless.length ? new Error(`streams without a leader yet: ${leaderless.join(", ")}`) : new Error(`a stream with ${this.pids.length} replicas cannot be placed yet`);
           await new Promise((r) => setTimeout(r, 100));
         } catch (err) {
           last = err;
@@ -179,3 +181,17 @@ export class NatsCluster {
   }
 }
 
+
+/** Whether a stream replicated `replicas` times can be placed now: a memory stream made and deleted at once. */
+async function placesOnAll(jsm: JetStreamManager, replicas: number): Promise<boolean> {
+  if (replicas <= 1) return true;
+  const name = `KAPPA_PLACEMENT_PROBE_${process.pid}_${Date.now()}`;
+  try {
+    await jsm.streams.add({ name, subjects: [`kappa_placement_probe.${process.pid}.${Date.now()}`], storage: StorageType.Memory, num_replicas: replicas, max_msgs: 1 });
+  } catch (err) {
+    if (/no suitable peers|insufficient resources/i.test(messageOf(err))) return false;
+    throw err;
+  }
+  await jsm.streams.delete(name).catch(() => {});
+  return true;
+}
