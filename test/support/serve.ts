@@ -2,6 +2,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { request } from "node:https";
 import { resolve } from "node:path";
 
+// The /proc helpers live in procs.ts; still importable from here, where they were.
+export { descendants, treeCpuSeconds } from "./procs.js";
+
 const BIN = resolve("bin/kappa.js");
 
 /** A `kappa serve` subprocess, stopped by its PID (SIGINT, then SIGKILL) on dispose. */
